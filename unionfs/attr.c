@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * attr.c - getattr, setattr, statfs, access, readlink; ownership mapping.
+ *
+ * What stat reports: the top entry's metadata, with st_ino from the node
+ * (inode.c), ids mapped through uidmapping=/gidmapping= or squashed, and
+ * nlink 1 for directories merged from several layers (their link count is
+ * unknown without reading every layer; find(1) and the kernel overlayfs do
+ * the same) or for every directory with static_nlink.
+ * setattr copies a lower entry up first: metadata only (metacopy) for
+ * chmod, chown and utimes, the data too for truncate.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+static uid_t uid_to_inside(const struct sfs_fs *fs, uid_t uid)
+{
+	const struct sfs_config *cfg = fs->cfg;
+
+	if (cfg->squash_to_uid >= 0)
+		return cfg->squash_to_uid;
+	if (cfg->squash_to_root)
+		return 0;
+	if (cfg->n_uidmap)
+		return sfs_idmap_apply(cfg->uidmap, cfg->n_uidmap, uid, false);
+	return uid;
+}
+
+static gid_t gid_to_inside(const struct sfs_fs *fs, gid_t gid)
+{
+	const struct sfs_config *cfg = fs->cfg;
+
+	if (cfg->squash_to_gid >= 0)
+		return cfg->squash_to_gid;
+	if (cfg->squash_to_root)
+		return 0;
+	if (cfg->n_gidmap)
+		return sfs_idmap_apply(cfg->gidmap, cfg->n_gidmap, gid, false);
+	return gid;
+}
+
+uid_t sfs_uid_to_disk(const struct sfs_fs *fs, uid_t uid)
+{
+	const struct sfs_config *cfg = fs->cfg;
+
+	if (cfg->n_uidmap)
+		return sfs_idmap_apply(cfg->uidmap, cfg->n_uidmap, uid, true);
+	return uid;
+}
+
+gid_t sfs_gid_to_disk(const struct sfs_fs *fs, gid_t gid)
+{
+	const struct sfs_config *cfg = fs->cfg;
+
+	if (cfg->n_gidmap)
+		return sfs_idmap_apply(cfg->gidmap, cfg->n_gidmap, gid, true);
+	return gid;
+}
+
+void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
+{
+	st->st_ino = n->st_ino;
+	if (S_ISDIR(st->st_mode) &&
+	    (fs->cfg->static_nlink || n->n_lower + (n->in_upper ? 1 : 0) > 1))
+		st->st_nlink = 1;
+	st->st_uid = uid_to_inside(fs, st->st_uid);
+	st->st_gid = gid_to_inside(fs, st->st_gid);
+}
+
+int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
+{
+	int r;
+
+	if (n->in_upper) {
+		_cleanup_free_ char *path = NULL;
+
+		r = sfs_node_upper_path(n, &path);
+		if (r < 0)
+			return r;
+		r = neg_errno(fstatat(fs->upper->fd, path, st, AT_SYMLINK_NOFOLLOW));
+		if (r == 0 && n->metacopy && n->n_lower > 0) {
+			struct stat lst;
+
+			/* Blocks are where the data is: in the lower file. */
+			if (fstatat(fs->layers[n->lower[0].layer].fd, n->lower[0].path,
+				    &lst, AT_SYMLINK_NOFOLLOW) == 0)
+				st->st_blocks = lst.st_blocks;
+		}
+	} else if (n->index_hit) {
+		char iname[64];
+
+		sfs_index_name(n, iname, sizeof(iname));
+		r = neg_errno(fstatat(fs->indexfd, iname, st, AT_SYMLINK_NOFOLLOW));
+	} else if (n->n_lower > 0) {
+		r = neg_errno(fstatat(fs->layers[n->lower[0].layer].fd,
+				      n->lower[0].path, st, AT_SYMLINK_NOFOLLOW));
+	} else {
+		r = -ENOENT;
+	}
+	if (r < 0)
+		return r == -ENOENT ? -ESTALE : r;
+	sfs_stat_fixup(fs, n, st);
+	return 0;
+}
+
+int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
+		    const char *name, const struct stat *parent_st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uid_t uid;
+	gid_t gid;
+
+	if (!fs->can_chown)
+		return 0;
+	uid = sfs_uid_to_disk(fs, ctx->uid);
+	/* BSD group semantics of a set-group-id directory */
+	gid = parent_st && (parent_st->st_mode & S_ISGID) ? parent_st->st_gid
+							   : sfs_gid_to_disk(fs, ctx->gid);
+	return neg_errno(fchownat(dirfd, name, uid, gid,
+				  AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)));
+}
+
+void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	struct stat st;
+	int r;
+
+	if (fi && fi->fh && !sfs_is_dir(n)) {
+		/* fstat: the open file, even if it was unlinked since */
+		struct sfs_file *f = (struct sfs_file *)(uintptr_t)fi->fh;
+
+		r = neg_errno(fstat(f->fd, &st));
+		if (r == 0) {
+			pthread_rwlock_rdlock(&fs->tree_lock);
+			sfs_stat_fixup(fs, n, &st);
+			pthread_rwlock_unlock(&fs->tree_lock);
+		}
+	} else {
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		r = sfs_node_stat(fs, n, &st);
+		pthread_rwlock_unlock(&fs->tree_lock);
+	}
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static int apply_times(int dirfd, const char *path, const struct stat *attr,
+		       int to_set)
+{
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+	};
+
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+	if (ts[0].tv_nsec == UTIME_OMIT && ts[1].tv_nsec == UTIME_OMIT)
+		return 0;
+	return neg_errno(utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW));
+}
+
+static int apply_size(struct sfs_fs *fs, const char *path, off_t size,
+		      struct fuse_file_info *fi)
+{
+	_cleanup_close_ int fd = -EBADF;
+
+	if (fi && fi->fh) {
+		struct sfs_file *f = (struct sfs_file *)(uintptr_t)fi->fh;
+
+		if (f->upper)
+			return neg_errno(ftruncate(f->fd, size));
+	}
+	fd = openat(fs->upper->fd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return neg_errno(ftruncate(fd, size));
+}
+
+static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
+		      int to_set, struct fuse_file_info *fi, struct stat *ret_st)
+{
+	_cleanup_free_ char *path = NULL;
+	int dfd, r;
+
+	if (!fs->upper)
+		return -EROFS;
+	r = sfs_copyup(fs, n, /* meta_only= */ !(to_set & FUSE_SET_ATTR_SIZE));
+	if (r < 0)
+		return r;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	dfd = fs->upper->fd;
+	r = sfs_node_upper_path(n, &path);
+	if (r < 0)
+		goto out;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = apply_size(fs, path, attr->st_size, fi);
+		if (r < 0)
+			goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
+		gid_t gid = to_set & FUSE_SET_ATTR_GID ? sfs_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
+
+		SFS_TRACE("chown %s %d:%d", path, (int)uid, (int)gid);
+		r = neg_errno(fchownat(dfd, path, uid, gid, AT_SYMLINK_NOFOLLOW));
+		if (r < 0)
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		SFS_TRACE("chmod %s %o", path, attr->st_mode & 07777);
+		r = neg_errno(fchmodat(dfd, path, attr->st_mode & 07777, 0));
+		if (r < 0)
+			goto out;
+	}
+	r = apply_times(dfd, path, attr, to_set);
+	if (r < 0)
+		goto out;
+	r = sfs_node_stat(fs, n, ret_st);
+out:
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return r;
+}
+
+void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		    int to_set, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct stat st;
+	int r;
+
+	r = do_setattr(fs, sfs_node_from_ino(fs, ino), attr, to_set, fi, &st);
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	char path[64];
+	struct statvfs sv;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fs->layers[0].fd);
+	if (statvfs(path, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fuse_reply_statfs(req, &sv);
+}
+
+void sfs_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	struct stat st;
+	int r;
+
+	/* Permission checks are the kernel's (default_permissions); what is
+	 * left is existence and the read-only mount. */
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	r = sfs_node_stat(fs, n, &st);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r == 0 && (mask & W_OK) && !fs->upper)
+		r = -EROFS;
+	sfs_reply_err(req, r);
+}
+
+void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	_cleanup_free_ char *upath = NULL;
+	char buf[PATH_MAX + 1];
+	ssize_t len = -ENOENT;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	if (n->in_upper) {
+		if (sfs_node_upper_path(n, &upath) == 0)
+			len = neg_errno_ssize(readlinkat(fs->upper->fd, upath, buf, sizeof(buf) - 1));
+		else
+			len = -ENOMEM;
+	} else if (n->n_lower > 0) {
+		len = neg_errno_ssize(readlinkat(fs->layers[n->lower[0].layer].fd,
+						 n->lower[0].path, buf, sizeof(buf) - 1));
+	}
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (len < 0) {
+		sfs_reply_err(req, (int)len);
+		return;
+	}
+	buf[len] = '\0';
+	fuse_reply_readlink(req, buf);
+}

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * copyup.c - bring an entry from a lower layer into the upper layer.
+ *
+ * Atomicity: the copy is built under a temporary name in workdir/work and
+ * renamed into the upper layer only when complete (data, then xattrs, then
+ * owner, then mode, then times; fsync before the rename unless fsync=0 or
+ * volatile).  A crash leaves at most a temporary in workdir/work, which
+ * the next mount removes; the upper layer never shows a half-copied file.
+ *
+ * Parents are copied up first, each with its own metadata.  A directory is
+ * copied without its content: lower content keeps merging from below.
+ *
+ * Metadata-only copy-up (metacopy, as kernel overlayfs with metacopy=on):
+ * chmod, chown, utimes and setxattr on a lower regular file create an upper
+ * file of the right size with no data and the xattr
+ * <prefix>.overlay.metacopy; reads keep going to the lower file.  The data
+ * follows on the first open for writing or truncate, when the metacopy file
+ * is replaced, again atomically, by a full copy carrying its metadata.
+ *
+ * Every copied-up non-directory carries <prefix>.stratafs.origin so that
+ * its inode number stays that of the lower file (inode.c).
+ *
+ * Lower hard links: the first data copy-up of a file whose lower link count
+ * is above one also links the copy into workdir/sfs-index/<dev>-<ino>;
+ * lookup of any other name of that lower inode then finds the copy there,
+ * so every name shows the new content.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+/* State of one copy-up, filled under the tree lock, used without it. */
+struct copyup_ctx {
+	struct sfs_fs *fs;
+	struct sfs_node *n;
+	bool meta_only;
+	bool data_from_lower_of_upper; /* metacopy -> full */
+	unsigned src_layer;            /* where the data is */
+	char *src_path;
+	unsigned meta_layer;           /* where the metadata is */
+	char *meta_path;
+	struct stat st;                /* metadata source stat */
+	char tmp[64];                  /* temporary name in workdir/work */
+	fuse_ino_t *aliases;           /* other names of a copied hard link */
+	size_t n_aliases;
+};
+
+void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size)
+{
+	snprintf(buf, size, "#sfs-%d-%llu", (int)getpid(),
+		 (unsigned long long)atomic_fetch_add(&fs->tmp_counter, 1));
+}
+
+int sfs_copy_xattrs(const char *src_path, int dst_fd)
+{
+	_cleanup_free_ char *list = NULL, *val = NULL;
+	ssize_t len, vcap = 0;
+
+	len = llistxattr(src_path, NULL, 0);
+	if (len <= 0)
+		return len < 0 && errno != ENOTSUP ? -errno : 0;
+	list = malloc(len);
+	if (!list)
+		return -ENOMEM;
+	len = llistxattr(src_path, list, len);
+	if (len < 0)
+		return -errno;
+	for (char *x = list; x < list + len; x += strlen(x) + 1) {
+		ssize_t vl;
+
+		if (sfs_xattr_is_private(x))
+			continue;
+		vl = lgetxattr(src_path, x, NULL, 0);
+		if (vl < 0)
+			continue;
+		if (vl > vcap) {
+			free(val);
+			val = malloc(vl + 1);
+			if (!val)
+				return -ENOMEM;
+			vcap = vl;
+		}
+		vl = lgetxattr(src_path, x, val, vl);
+		if (vl < 0)
+			continue;
+		if (fsetxattr(dst_fd, x, val, vl, 0) < 0) {
+			/* An unprivileged daemon cannot set trusted.* or
+			 * security.*: the copy goes on without them. */
+			if (errno == EPERM || errno == ENOTSUP || errno == EACCES) {
+				sfs_log(SFS_LOG_DEBUG, "copy-up: xattr %s not copied: %m", x);
+				continue;
+			}
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int set_metadata(struct copyup_ctx *c, int fd)
+{
+	struct sfs_fs *fs = c->fs;
+	struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	char ppath[PATH_MAX + 64];
+	int r;
+
+	r = sfs_proc_path(fs, c->meta_layer, c->meta_path, ppath, sizeof(ppath));
+	if (r < 0)
+		return r;
+	/* Data before xattrs: writing data drops security.capability. */
+	r = sfs_copy_xattrs(ppath, fd);
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(c->st.st_mode)) {
+		const char *own = sfs_own_xattr(fs, SFS_XATTR_OWN_ORIGIN);
+		char num[32];
+		int len = snprintf(num, sizeof(num), "%llu",
+				   (unsigned long long)c->n->st_ino);
+
+		/* The reported inode number travels with the file: across
+		 * renames, hard links and remounts. */
+		if (fsetxattr(fd, own, num, len, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+			return -errno;
+	}
+	if (c->meta_only &&
+	    fsetxattr(fd, sfs_ovl_xattr(fs, SFS_XATTR_METACOPY), "", 0, 0) < 0)
+		return -errno;
+	/* Owner before mode: chown clears the set-id bits. */
+	if (fs->can_chown && fchown(fd, c->st.st_uid, c->st.st_gid) < 0)
+		return -errno;
+	if (fchmod(fd, c->st.st_mode & 07777) < 0)
+		return -errno;
+	return neg_errno(futimens(fd, ts));
+}
+
+static int copy_regular(struct copyup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	_cleanup_close_ int src = -EBADF, dst = -EBADF;
+	int r;
+
+	dst = openat(fs->workfd, c->tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (dst < 0)
+		return -errno;
+	if (c->meta_only) {
+		r = neg_errno(ftruncate(dst, c->st.st_size));
+	} else {
+		src = openat(fs->layers[c->src_layer].fd, c->src_path,
+			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (src < 0)
+			return -errno;
+		r = sfs_copy_data(src, dst, c->st.st_size);
+	}
+	if (r < 0)
+		return r;
+	r = set_metadata(c, dst);
+	if (r < 0)
+		return r;
+	if (fs->cfg->fsync && !c->meta_only && fsync(dst) < 0)
+		return -errno;
+	return 0;
+}
+
+static int copy_dir(struct copyup_ctx *c)
+{
+	_cleanup_close_ int fd = -EBADF;
+
+	if (mkdirat(c->fs->workfd, c->tmp, 0700) < 0)
+		return -errno;
+	fd = openat(c->fs->workfd, c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return set_metadata(c, fd);
+}
+
+/* Symlinks and special files: no fd to hang metadata on, use paths. */
+static int copy_other(struct copyup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	int r;
+
+	if (S_ISLNK(c->st.st_mode)) {
+		char target[PATH_MAX + 1];
+		ssize_t len = readlinkat(fs->layers[c->src_layer].fd, c->src_path,
+					 target, sizeof(target) - 1);
+
+		if (len < 0)
+			return -errno;
+		target[len] = '\0';
+		r = neg_errno(symlinkat(target, fs->workfd, c->tmp));
+	} else {
+		r = neg_errno(mknodat(fs->workfd, c->tmp, c->st.st_mode, c->st.st_rdev));
+	}
+	if (r < 0)
+		return r;
+	if (fs->can_chown) {
+		r = neg_errno(fchownat(fs->workfd, c->tmp, c->st.st_uid, c->st.st_gid,
+				       AT_SYMLINK_NOFOLLOW));
+		if (r < 0)
+			return r;
+	}
+	if (!S_ISLNK(c->st.st_mode)) {
+		r = neg_errno(fchmodat(fs->workfd, c->tmp, c->st.st_mode & 07777, 0));
+		if (r < 0)
+			return r;
+	}
+	return neg_errno(utimensat(fs->workfd, c->tmp, ts, AT_SYMLINK_NOFOLLOW));
+}
+
+void sfs_index_name(const struct sfs_node *n, char *buf, size_t size)
+{
+	const struct sfs_lent *l = &n->lower[0];
+
+	snprintf(buf, size, "%llx-%llx", (unsigned long long)l->dev,
+		 (unsigned long long)l->ino);
+}
+
+/* Record the copy of a lower hard-linked file in the index. */
+static void index_hardlink(struct copyup_ctx *c, const char *upath)
+{
+	struct sfs_fs *fs = c->fs;
+	char name[64];
+
+	sfs_index_name(c->n, name, sizeof(name));
+	if (linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST)
+		sfs_log(SFS_LOG_WARNING, "copy-up: cannot index hard link %s: %m", upath);
+}
+
+/* Other nodes showing the same lower inode now show the index copy; the
+ * kernel's caches of them are dropped by the caller once unlocked.
+ * tree_lock held (write). */
+static void redirect_aliases(struct copyup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	const struct sfs_lent *me = &c->n->lower[0];
+	struct sfs_itable *t = &fs->itable;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (struct sfs_node *a = t->buckets[i]; a; a = a->hnext) {
+			fuse_ino_t *v;
+
+			if (a == c->n || a->in_upper || a->n_lower == 0 ||
+			    a->lower[0].dev != me->dev || a->lower[0].ino != me->ino)
+				continue;
+			a->index_hit = true;
+			v = realloc(c->aliases, (c->n_aliases + 1) * sizeof(*v));
+			if (!v)
+				continue;
+			c->aliases = v;
+			c->aliases[c->n_aliases++] = sfs_node_ino(fs, a);
+		}
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+/* Move the finished temporary into place.  tree_lock held (write). */
+static int install(struct copyup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	struct sfs_node *n = c->n;
+	_cleanup_free_ char *upath = NULL;
+	int r;
+
+	if (n->unlinked || !n->parent || !n->parent->in_upper)
+		return -ENOENT;
+	r = sfs_node_upper_path(n, &upath);
+	if (r < 0)
+		return r;
+	SFS_TRACE("copy-up %s%s", upath, c->meta_only ? " (metadata)" : "");
+	r = neg_errno(renameat(fs->workfd, c->tmp, fs->upper->fd, upath));
+	if (r < 0)
+		return r;
+	n->in_upper = true;
+	n->metacopy = c->meta_only;
+	if (!c->meta_only && S_ISREG(c->st.st_mode) && c->st.st_nlink > 1 &&
+	    n->n_lower > 0 && !c->data_from_lower_of_upper) {
+		index_hardlink(c, upath);
+		redirect_aliases(c);
+	}
+	return 0;
+}
+
+/* Collect sources under the tree lock (read). */
+static int prepare(struct copyup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	struct sfs_node *n = c->n;
+	int r;
+
+	if (n->unlinked)
+		return -ENOENT;
+	if (n->n_lower == 0)
+		return -ESTALE;
+	c->src_layer = n->lower[0].layer;
+	c->src_path = strdup(n->lower[0].path);
+	if (!c->src_path)
+		return -ENOMEM;
+	if (n->in_upper) {
+		/* metacopy -> full copy: metadata from the upper file */
+		c->data_from_lower_of_upper = true;
+		c->meta_layer = 0;
+		r = sfs_node_upper_path(n, &c->meta_path);
+	} else {
+		c->meta_layer = c->src_layer;
+		c->meta_path = strdup(c->src_path);
+		r = c->meta_path ? 0 : -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	r = neg_errno(fstatat(fs->layers[c->meta_layer].fd, c->meta_path, &c->st,
+			      AT_SYMLINK_NOFOLLOW));
+	if (r < 0)
+		return r;
+	if (c->meta_only && (!S_ISREG(c->st.st_mode) || !fs->metacopy || n->in_upper))
+		c->meta_only = false;
+	if (S_ISREG(c->st.st_mode) && n->in_upper) {
+		struct stat dst;
+
+		/* st_nlink of the lower decides about the index */
+		if (fstatat(fs->layers[c->src_layer].fd, c->src_path, &dst,
+			    AT_SYMLINK_NOFOLLOW) == 0)
+			c->st.st_nlink = dst.st_nlink;
+	}
+	return 0;
+}
+
+static int copy_one(struct copyup_ctx *c)
+{
+	if (S_ISREG(c->st.st_mode))
+		return copy_regular(c);
+	if (S_ISDIR(c->st.st_mode))
+		return copy_dir(c);
+	return copy_other(c);
+}
+
+static bool is_done(struct sfs_fs *fs, struct sfs_node *n, bool meta_only)
+{
+	bool done;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	done = n->in_upper && (meta_only || !n->metacopy);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return done;
+}
+
+static int copyup_parent(struct sfs_fs *fs, struct sfs_node *n)
+{
+	struct sfs_node *parent;
+	int r;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	parent = n->parent;
+	if (parent)
+		sfs_node_ref(fs, parent);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (!parent)
+		return 0;
+	r = sfs_copyup(fs, parent, /* meta_only= */ true);
+	sfs_node_unref(fs, parent);
+	return r;
+}
+
+/* Another name of this lower inode was copied up already: link to it. */
+static int copyup_from_index(struct sfs_fs *fs, struct sfs_node *n)
+{
+	_cleanup_free_ char *upath = NULL;
+	char name[64];
+	int r;
+
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	if (n->in_upper || !n->index_hit) {
+		r = 0;
+		goto out;
+	}
+	r = -ENOENT;
+	if (n->unlinked || !n->parent || !n->parent->in_upper)
+		goto out;
+	r = sfs_node_upper_path(n, &upath);
+	if (r < 0)
+		goto out;
+	sfs_index_name(n, name, sizeof(name));
+	SFS_TRACE("copy-up %s (link from index)", upath);
+	r = neg_errno(linkat(fs->indexfd, name, fs->upper->fd, upath, 0));
+	if (r == 0) {
+		n->in_upper = true;
+		n->index_hit = false;
+	}
+out:
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return r;
+}
+
+int sfs_copyup(struct sfs_fs *fs, struct sfs_node *n, bool meta_only)
+{
+	struct copyup_ctx c = { .fs = fs, .n = n, .meta_only = meta_only };
+	int r;
+
+	if (!fs->upper)
+		return -EROFS;
+	if (is_done(fs, n, meta_only))
+		return 0;
+	r = copyup_parent(fs, n);
+	if (r < 0)
+		return r;
+
+	pthread_mutex_lock(&n->copyup_lock);
+	if (is_done(fs, n, meta_only)) {
+		r = 0;
+		goto out_unlock;
+	}
+	if (n->index_hit) {
+		r = copyup_from_index(fs, n);
+		goto out_unlock;
+	}
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	r = prepare(&c);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r < 0)
+		goto out;
+
+	sfs_work_tmpname(fs, c.tmp, sizeof(c.tmp));
+	r = copy_one(&c);
+	if (r < 0)
+		goto fail;
+
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	r = install(&c);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r < 0)
+		goto fail;
+	goto out;
+fail:
+	sfs_log(SFS_LOG_WARNING, "copy-up of %s failed: %s", c.src_path ? c.src_path : "?",
+		strerror(-r));
+	sfs_rm_rf_at(fs->workfd, c.tmp);
+out:
+	free(c.src_path);
+	free(c.meta_path);
+out_unlock:
+	pthread_mutex_unlock(&n->copyup_lock);
+	for (size_t i = 0; i < c.n_aliases; i++)
+		fuse_lowlevel_notify_inval_inode(fs->se, c.aliases[i], 0, 0);
+	free(c.aliases);
+	return r;
+}

@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dir.c - namespace operations in the upper layer: create, mkdir, mknod,
+ * symlink, link, unlink, rmdir, rename.
+ *
+ * Every operation copies the parent directories up first, then takes the
+ * tree lock for writing, re-reads the state of the names involved from
+ * disk and changes the upper layer with single atomic steps where the
+ * kernel offers them:
+ *   - creating over a char-device whiteout builds the new entry in
+ *     workdir/work and renames it over the whiteout (a directory is
+ *     exchanged with it, RENAME_EXCHANGE, then the whiteout is removed);
+ *     a directory created where a lower entry was deleted is opaque;
+ *   - removing an entry that exists in a lower layer leaves a whiteout;
+ *     when the entry is also in the upper layer, a whiteout made in
+ *     workdir/work is exchanged with it, and the old entry (a directory
+ *     holding only markers) is removed from workdir/work;
+ *   - renaming an entry that exists in a lower layer leaves a whiteout at
+ *     the old name (RENAME_WHITEOUT); a directory with lower content gets
+ *     a redirect xattr to its lower path (overlayfs's redirect_dir), so
+ *     renaming a lower directory never copies its tree and never fails
+ *     with EXDEV; a directory without lower content that moves to where a
+ *     lower entry may be gets the opaque xattr.
+ * Without CAP_MKNOD whiteouts are ".wh.NAME" files (whiteout.c).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+/* What creating one name involves; filled by prepare_create(). */
+struct create_ctx {
+	struct sfs_fs *fs;
+	fuse_req_t req;
+	struct sfs_node *parent;
+	const char *name;
+	char *ppath;          /* parent's upper path */
+	char *path;           /* the new entry's upper path */
+	bool over_whiteout;   /* a char-device whiteout sits at path */
+	bool whname;          /* a ".wh.NAME" file sits beside it */
+	struct stat parent_st;
+};
+
+static void create_ctx_done(struct create_ctx *c)
+{
+	free(c->ppath);
+	free(c->path);
+}
+
+static int whname_path(const char *ppath, const char *name, char **ret)
+{
+	char whn[NAME_MAX + SFS_WH_PREFIX_LEN + 1];
+	int r;
+
+	r = sfs_whiteout_name(name, whn, sizeof(whn));
+	if (r < 0)
+		return r;
+	return sfs_path_join(ppath, whn, ret);
+}
+
+/* tree_lock held (write); parent already copied up. */
+static int prepare_create(struct create_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	_cleanup_free_ char *whp = NULL;
+	struct stat st;
+	int r;
+
+	if (c->parent->unlinked)
+		return -ENOENT;
+	if (!c->parent->in_upper)
+		return -EIO;
+	r = sfs_node_upper_path(c->parent, &c->ppath);
+	if (r < 0)
+		return r;
+	r = sfs_path_join(c->ppath, c->name, &c->path);
+	if (r < 0)
+		return r;
+	r = neg_errno(fstatat(fs->upper->fd, c->ppath, &c->parent_st, AT_SYMLINK_NOFOLLOW));
+	if (r < 0)
+		return r;
+	if (fstatat(fs->upper->fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!sfs_is_whiteout_stat(&st))
+			return -EEXIST;
+		c->over_whiteout = true;
+	}
+	r = whname_path(c->ppath, c->name, &whp);
+	if (r < 0)
+		return r;
+	c->whname = fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return 0;
+}
+
+/* Remove the ".wh.NAME" beside a name that now exists. */
+static void drop_whname(struct create_ctx *c)
+{
+	_cleanup_free_ char *whp = NULL;
+
+	if (!c->whname || whname_path(c->ppath, c->name, &whp) < 0)
+		return;
+	SFS_TRACE("unlink %s", whp);
+	if (unlinkat(c->fs->upper->fd, whp, 0) < 0)
+		sfs_log(SFS_LOG_WARNING, "cannot remove whiteout %s: %m", whp);
+}
+
+/* Mark the directory at dirfd/name opaque. */
+static int make_opaque(struct sfs_fs *fs, int dirfd, const char *name)
+{
+	char ppath[64 + PATH_MAX];
+	int fd, r;
+
+	snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", dirfd, name);
+	r = neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1, 0));
+	if (r != -ENOTSUP && r != -EPERM)
+		return r;
+	/* No xattrs on the upper filesystem: the OCI marker file. */
+	snprintf(ppath, sizeof(ppath), "%s/%s", name, SFS_WH_OPAQUE);
+	fd = openat(dirfd, ppath, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* How to make the new entry: one of these. */
+struct new_entry {
+	mode_t mode;        /* with type bits */
+	dev_t rdev;
+	const char *target; /* symlink */
+	const char *link;   /* hard link: upper path of the existing file */
+	int open_flags;     /* create: -1 for none */
+	int ret_fd;
+};
+
+static int make_at(struct create_ctx *c, int dirfd, const char *name,
+		   struct new_entry *ne)
+{
+	struct sfs_fs *fs = c->fs;
+	mode_t type = ne->mode & S_IFMT;
+	int r;
+
+	if (ne->link)
+		return neg_errno(linkat(fs->upper->fd, ne->link, dirfd, name, 0));
+	if (type == S_IFDIR)
+		r = neg_errno(mkdirat(dirfd, name, ne->mode & 07777));
+	else if (type == S_IFLNK)
+		r = neg_errno(symlinkat(ne->target, dirfd, name));
+	else if (ne->open_flags >= 0) {
+		r = ne->ret_fd = openat(dirfd, name,
+					(ne->open_flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW,
+					ne->mode & 07777);
+		r = r < 0 ? -errno : 0;
+	} else
+		r = neg_errno(mknodat(dirfd, name, ne->mode, ne->rdev));
+	if (r < 0)
+		return r;
+	r = sfs_set_creator(fs, c->req, dirfd, name, &c->parent_st);
+	if (r < 0)
+		goto undo;
+	if (type == S_IFDIR && (c->over_whiteout || c->whname)) {
+		r = make_opaque(fs, dirfd, name);
+		if (r < 0)
+			goto undo;
+	}
+	return 0;
+undo:
+	if (ne->ret_fd >= 0) {
+		close(ne->ret_fd);
+		ne->ret_fd = -1;
+	}
+	sfs_rm_rf_at(dirfd, name);
+	return r;
+}
+
+/* Create the entry at c->path, atomically replacing a whiteout. */
+static int create_in_upper(struct create_ctx *c, struct new_entry *ne)
+{
+	struct sfs_fs *fs = c->fs;
+	char tmp[64];
+	int r;
+
+	if (!c->over_whiteout && !((ne->mode & S_IFMT) == S_IFDIR && c->whname)) {
+		SFS_TRACE("create %s", c->path);
+		r = make_at(c, fs->upper->fd, c->path, ne);
+		if (r == 0)
+			drop_whname(c);
+		return r;
+	}
+	sfs_work_tmpname(fs, tmp, sizeof(tmp));
+	r = make_at(c, fs->workfd, tmp, ne);
+	if (r < 0)
+		return r;
+	SFS_TRACE("create %s over whiteout", c->path);
+	if (c->over_whiteout && S_ISDIR(ne->mode)) {
+		r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, c->path,
+					RENAME_EXCHANGE));
+		if (r == 0)
+			unlinkat(fs->workfd, tmp, 0); /* the old whiteout */
+	} else {
+		r = neg_errno(renameat(fs->workfd, tmp, fs->upper->fd, c->path));
+	}
+	if (r < 0) {
+		if (ne->ret_fd >= 0) {
+			close(ne->ret_fd);
+			ne->ret_fd = -1;
+		}
+		sfs_rm_rf_at(fs->workfd, tmp);
+		return r;
+	}
+	drop_whname(c);
+	return 0;
+}
+
+static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     struct new_entry *ne, struct fuse_entry_param *e)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct create_ctx c = { .fs = fs, .req = req, .name = name,
+				.parent = sfs_node_from_ino(fs, parent) };
+	int r;
+
+	ne->ret_fd = -1;
+	if (!fs->upper)
+		return -EROFS;
+	r = sfs_copyup(fs, c.parent, /* meta_only= */ true);
+	if (r < 0)
+		return r;
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	r = prepare_create(&c);
+	if (r < 0)
+		goto out;
+	r = create_in_upper(&c, ne);
+	if (r < 0)
+		goto out;
+	c.parent->dir_version++;
+	r = sfs_entry_for_new(fs, c.parent, name, e);
+out:
+	pthread_rwlock_unlock(&fs->tree_lock);
+	create_ctx_done(&c);
+	return r;
+}
+
+static void reply_entry_or_err(fuse_req_t req, int r, struct fuse_entry_param *e)
+{
+	if (r < 0)
+		sfs_reply_err(req, r);
+	else
+		fuse_reply_entry(req, e);
+}
+
+void sfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct new_entry ne = { .mode = S_IFDIR | (mode & 07777), .open_flags = -1 };
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req, do_create(req, parent, name, &ne, &e), &e);
+}
+
+void sfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, dev_t rdev)
+{
+	struct new_entry ne = { .mode = mode, .rdev = rdev, .open_flags = -1 };
+	struct fuse_entry_param e;
+
+	/* A char device 0/0 would read back as a whiteout. */
+	if (S_ISCHR(mode) && rdev == 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	reply_entry_or_err(req, do_create(req, parent, name, &ne, &e), &e);
+}
+
+void sfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		    const char *name)
+{
+	struct new_entry ne = { .mode = S_IFLNK | 0777, .target = link, .open_flags = -1 };
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req, do_create(req, parent, name, &ne, &e), &e);
+}
+
+void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   mode_t mode, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct new_entry ne = { .mode = S_IFREG | (mode & 07777),
+				.open_flags = fi->flags & ~(O_CREAT | O_EXCL) };
+	struct fuse_entry_param e;
+	struct sfs_file *f;
+	int r;
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (ne.open_flags & O_DIRECT) {
+		/* O_DIRECT on a fresh file: open it once created */
+		ne.open_flags &= ~O_DIRECT;
+	}
+	r = do_create(req, parent, name, &ne, &e);
+	if (r < 0) {
+		free(f);
+		sfs_reply_err(req, r);
+		return;
+	}
+	f->fd = ne.ret_fd;
+	f->upper = true;
+	f->flags = fi->flags;
+	f->node = sfs_node_from_ino(fs, e.ino);
+	sfs_node_ref(fs, f->node);
+	if (fi->flags & O_DIRECT) {
+		fi->direct_io = 1;
+		fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) | O_DIRECT);
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 0;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		/* the caller was interrupted: nobody will release this */
+		close(f->fd);
+		sfs_node_unref(fs, f->node);
+		free(f);
+	}
+}
+
+void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		 const char *newname)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	_cleanup_free_ char *src = NULL;
+	struct new_entry ne = { .open_flags = -1 };
+	struct fuse_entry_param e;
+	int r;
+
+	if (!fs->upper) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = sfs_copyup(fs, n, /* meta_only= */ false);
+	if (r == 0) {
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		r = sfs_node_upper_path(n, &src);
+		pthread_rwlock_unlock(&fs->tree_lock);
+	}
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	/* TODO: a rename of the source between here and the link makes
+	 * the link fail with ENOENT; the caller may retry. */
+	ne.link = src;
+	ne.mode = n->type;
+	reply_entry_or_err(req, do_create(req, newparent, newname, &ne, &e), &e);
+}
+
+/* ---------------------------------------------------------------- */
+/* removal */
+
+/* Put a whiteout at path (nothing in the upper layer there yet). */
+static int create_whiteout(struct sfs_fs *fs, const char *ppath, const char *name,
+			   const char *path)
+{
+	_cleanup_free_ char *whp = NULL;
+	int fd, r;
+
+	SFS_TRACE("whiteout %s", path);
+	if (fs->wh_style == SFS_WHITEOUT_CHARDEV)
+		return neg_errno(mknodat(fs->upper->fd, path, S_IFCHR, makedev(0, 0)));
+	r = whname_path(ppath, name, &whp);
+	if (r < 0)
+		return r;
+	fd = openat(fs->upper->fd, whp, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Move the upper entry at path out of the way, into workdir/work, and
+ * delete it there (a directory may hold whiteouts). */
+static int remove_upper(struct sfs_fs *fs, const char *path, bool is_dir)
+{
+	char tmp[64];
+	int r;
+
+	SFS_TRACE("remove %s", path);
+	r = neg_errno(unlinkat(fs->upper->fd, path, is_dir ? AT_REMOVEDIR : 0));
+	if (r != -ENOTEMPTY && r != -EEXIST)
+		return r;
+	sfs_work_tmpname(fs, tmp, sizeof(tmp));
+	r = neg_errno(renameat(fs->upper->fd, path, fs->workfd, tmp));
+	if (r < 0)
+		return r;
+	return sfs_rm_rf_at(fs->workfd, tmp);
+}
+
+/* Replace the upper entry at path by a whiteout, atomically when the
+ * whiteout is a char device. */
+static int replace_with_whiteout(struct sfs_fs *fs, const char *ppath,
+				 const char *name, const char *path, bool is_dir)
+{
+	char tmp[64];
+	int r;
+
+	if (fs->wh_style == SFS_WHITEOUT_WHNAME) {
+		r = create_whiteout(fs, ppath, name, path);
+		if (r < 0)
+			return r;
+		return remove_upper(fs, path, is_dir);
+	}
+	sfs_work_tmpname(fs, tmp, sizeof(tmp));
+	r = neg_errno(mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)));
+	if (r < 0)
+		return r;
+	SFS_TRACE("whiteout %s (exchange)", path);
+	r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, path, RENAME_EXCHANGE));
+	if (r < 0) {
+		unlinkat(fs->workfd, tmp, 0);
+		return r;
+	}
+	return sfs_rm_rf_at(fs->workfd, tmp);
+}
+
+/* The hashed node of (parent, name) is gone from the namespace. */
+static void forget_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name)
+{
+	struct sfs_node *n;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	n = sfs_itable_find(fs, parent, name);
+	if (n) {
+		sfs_itable_remove(fs, n);
+		n->unlinked = true;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+/* A transient node describing what lookup found, for emptiness checks. */
+static int check_dir_empty(struct sfs_fs *fs, struct sfs_node *parent,
+			   const char *name, struct sfs_found *f)
+{
+	struct sfs_node tmp = {
+		.parent = parent, .name = (char *)name, .in_upper = f->in_upper,
+		.opaque = f->opaque, .n_lower = f->n_lower, .lower = f->lower,
+		.type = S_IFDIR,
+	};
+
+	return sfs_dir_check_empty(fs, &tmp);
+}
+
+static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
+			const char *name, bool is_dir)
+{
+	_cleanup_free_ char *ppath = NULL, *path = NULL;
+	struct sfs_found f = { 0 };
+	int r;
+
+	if (!fs->upper)
+		return -EROFS;
+	r = sfs_copyup(fs, parent, /* meta_only= */ true);
+	if (r < 0)
+		return r;
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	r = sfs_lookup_name(fs, parent, name, &f);
+	if (r < 0)
+		goto out;
+	if (is_dir != S_ISDIR(f.st.st_mode)) {
+		r = is_dir ? -ENOTDIR : -EISDIR;
+		goto out;
+	}
+	if (is_dir) {
+		r = check_dir_empty(fs, parent, name, &f);
+		if (r < 0)
+			goto out;
+	}
+	r = sfs_node_upper_path(parent, &ppath);
+	if (r < 0)
+		goto out;
+	r = sfs_path_join(ppath, name, &path);
+	if (r < 0)
+		goto out;
+	if (f.n_lower == 0)
+		r = remove_upper(fs, path, is_dir);
+	else if (f.in_upper)
+		r = replace_with_whiteout(fs, ppath, name, path, is_dir);
+	else
+		r = create_whiteout(fs, ppath, name, path);
+	if (r < 0)
+		goto out;
+	forget_name(fs, parent, name);
+	parent->dir_version++;
+out:
+	pthread_rwlock_unlock(&fs->tree_lock);
+	sfs_lents_free(f.lower, f.n_lower);
+	return r;
+}
+
+void sfs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+
+	sfs_reply_err(req, remove_entry(fs, sfs_node_from_ino(fs, parent), name,
+					/* is_dir= */ false));
+}
+
+void sfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+
+	sfs_reply_err(req, remove_entry(fs, sfs_node_from_ino(fs, parent), name,
+					/* is_dir= */ true));
+}
+
+/* ---------------------------------------------------------------- */
+/* rename */
+
+struct rename_ctx {
+	struct sfs_fs *fs;
+	struct sfs_node *oldparent, *newparent;
+	const char *oldname, *newname;
+	unsigned flags;
+	struct sfs_node *src;     /* referenced */
+	struct sfs_node *dst;     /* referenced, RENAME_EXCHANGE only */
+	char *opath, *npath, *nppath, *oppath;
+	struct sfs_found df;      /* what is at the new name now */
+	bool dst_exists;
+};
+
+/* The node of (parent, name), created if needed, with a temporary ref. */
+static int get_node(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		    struct sfs_node **ret)
+{
+	struct fuse_entry_param e;
+	struct sfs_node *n;
+	int r;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	r = sfs_lookup_entry(fs, parent, name, &e);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r < 0)
+		return r;
+	n = sfs_node_from_ino(fs, e.ino);
+	/* turn the lookup reference into a plain one */
+	pthread_mutex_lock(&fs->itable_lock);
+	n->refs++;
+	n->nlookup--;
+	if (n->nlookup == 0)
+		n->refs--;
+	pthread_mutex_unlock(&fs->itable_lock);
+	*ret = n;
+	return 0;
+}
+
+/* Make a directory that moves keep (redirect) or hide (opaque) what lower
+ * layers have at its new name.  tree_lock held (write). */
+static int fix_moved_dir(struct sfs_fs *fs, struct sfs_node *n, const char *path)
+{
+	char ppath[PATH_MAX + 64];
+	int r;
+
+	r = sfs_proc_path(fs, 0, path, ppath, sizeof(ppath));
+	if (r < 0)
+		return r;
+	if (n->n_lower > 0) {
+		_cleanup_free_ char *redirect = NULL;
+
+		if (!fs->cfg->redirect_dir)
+			return -EXDEV;
+		if (asprintf(&redirect, "/%s", strcmp(n->lower[0].path, ".") == 0 ? "" :
+			     n->lower[0].path) < 0)
+			return -ENOMEM;
+		SFS_TRACE("redirect %s -> %s", path, redirect);
+		return neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_REDIRECT),
+					   redirect, strlen(redirect), 0));
+	}
+	if (n->opaque)
+		return 0;
+	r = neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1, 0));
+	if (r == 0)
+		n->opaque = true;
+	return r;
+}
+
+/* Re-key a node under its new (parent, name).  tree_lock held (write). */
+static int move_node(struct sfs_fs *fs, struct sfs_node *n, struct sfs_node *parent,
+		     const char *name)
+{
+	char *nn = strdup(name);
+	struct sfs_node *old_parent;
+
+	if (!nn)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->itable_lock);
+	sfs_itable_remove(fs, n);
+	old_parent = n->parent;
+	free(n->name);
+	n->name = nn;
+	n->unlinked = false;
+	sfs_itable_insert(fs, n, parent, nn);
+	sfs_node_unref_locked(fs, old_parent);
+	pthread_mutex_unlock(&fs->itable_lock);
+	return 0;
+}
+
+static int rename_paths(struct rename_ctx *c)
+{
+	int r;
+
+	r = sfs_node_upper_path(c->oldparent, &c->oppath);
+	if (r < 0)
+		return r;
+	r = sfs_node_upper_path(c->newparent, &c->nppath);
+	if (r < 0)
+		return r;
+	r = sfs_path_join(c->oppath, c->oldname, &c->opath);
+	if (r < 0)
+		return r;
+	return sfs_path_join(c->nppath, c->newname, &c->npath);
+}
+
+static int rename_exchange(struct rename_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	int r;
+
+	if (!c->dst_exists)
+		return -ENOENT;
+	if (sfs_is_dir(c->src)) {
+		r = fix_moved_dir(fs, c->src, c->opath);
+		if (r < 0)
+			return r;
+	}
+	if (sfs_is_dir(c->dst)) {
+		r = fix_moved_dir(fs, c->dst, c->npath);
+		if (r < 0)
+			return r;
+	}
+	SFS_TRACE("exchange %s %s", c->opath, c->npath);
+	r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd, c->npath,
+				RENAME_EXCHANGE));
+	if (r < 0)
+		return r;
+	/* swap the two nodes' names */
+	r = move_node(fs, c->src, c->newparent, "\x01sfs-swap");
+	if (r < 0)
+		return r;
+	r = move_node(fs, c->dst, c->oldparent, c->oldname);
+	if (r < 0)
+		return r;
+	return move_node(fs, c->src, c->newparent, c->newname);
+}
+
+/* Clear the new name in the upper layer for an overwriting rename. */
+static int clear_target(struct rename_ctx *c, bool *ret_whiteout_at_new)
+{
+	struct sfs_fs *fs = c->fs;
+	bool src_dir = sfs_is_dir(c->src);
+	struct stat st;
+	int r;
+
+	*ret_whiteout_at_new = false;
+	if (c->dst_exists) {
+		bool dst_dir = S_ISDIR(c->df.st.st_mode);
+
+		if (src_dir && !dst_dir)
+			return -ENOTDIR;
+		if (!src_dir && dst_dir)
+			return -EISDIR;
+		if (dst_dir) {
+			r = check_dir_empty(fs, c->newparent, c->newname, &c->df);
+			if (r < 0)
+				return r;
+			/* an upper directory may hold whiteouts */
+			if (c->df.in_upper) {
+				r = remove_upper(fs, c->npath, true);
+				if (r < 0)
+					return r;
+			}
+		}
+		return 0;
+	}
+	if (fstatat(fs->upper->fd, c->npath, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    sfs_is_whiteout_stat(&st))
+		*ret_whiteout_at_new = true;
+	return 0;
+}
+
+static int rename_plain(struct rename_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	bool src_lower = c->src->n_lower > 0, wh_at_new;
+	_cleanup_free_ char *whp = NULL;
+	struct stat st;
+	int r;
+
+	r = clear_target(c, &wh_at_new);
+	if (r < 0)
+		return r;
+	if (sfs_is_dir(c->src) && (src_lower || c->newparent->n_lower > 0)) {
+		r = fix_moved_dir(fs, c->src, c->opath);
+		if (r < 0)
+			return r;
+	}
+	SFS_TRACE("rename %s %s", c->opath, c->npath);
+	if (wh_at_new) {
+		/* Exchange with the whiteout: it lands at the old name, where
+		 * a whiteout is wanted if a lower entry is there. */
+		r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd,
+					c->npath, RENAME_EXCHANGE));
+		if (r == 0 && !src_lower)
+			r = neg_errno(unlinkat(fs->upper->fd, c->opath, 0));
+	} else if (src_lower && fs->wh_style == SFS_WHITEOUT_CHARDEV) {
+		r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd,
+					c->npath, RENAME_WHITEOUT));
+		if (r == -EINVAL) {
+			/* the upper filesystem cannot: two steps */
+			r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
+			if (r == 0)
+				r = create_whiteout(fs, c->oppath, c->oldname, c->opath);
+		}
+	} else {
+		r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
+		if (r == 0 && src_lower)
+			r = create_whiteout(fs, c->oppath, c->oldname, c->opath);
+	}
+	if (r < 0)
+		return r;
+	/* a ".wh.NEWNAME" beside the new name is obsolete now */
+	if (whname_path(c->nppath, c->newname, &whp) == 0 &&
+	    fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		unlinkat(fs->upper->fd, whp, 0);
+	forget_name(fs, c->newparent, c->newname);
+	return move_node(fs, c->src, c->newparent, c->newname);
+}
+
+static int do_rename(struct rename_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	int r;
+
+	if (c->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (!fs->upper)
+		return -EROFS;
+	r = sfs_copyup(fs, c->oldparent, true);
+	if (r < 0)
+		return r;
+	r = sfs_copyup(fs, c->newparent, true);
+	if (r < 0)
+		return r;
+	r = get_node(fs, c->oldparent, c->oldname, &c->src);
+	if (r < 0)
+		return r;
+	/* a metacopy file moves with its data: no redirect for files */
+	r = sfs_copyup(fs, c->src, /* meta_only= */ sfs_is_dir(c->src));
+	if (r < 0)
+		return r;
+	if (c->flags & RENAME_EXCHANGE) {
+		r = get_node(fs, c->newparent, c->newname, &c->dst);
+		if (r < 0)
+			return r;
+		r = sfs_copyup(fs, c->dst, sfs_is_dir(c->dst));
+		if (r < 0)
+			return r;
+	}
+
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	if (c->src->unlinked || c->src->parent != c->oldparent ||
+	    (c->dst && (c->dst->unlinked || c->dst->parent != c->newparent))) {
+		r = -ENOENT; /* raced with another rename or unlink */
+		goto out;
+	}
+	r = rename_paths(c);
+	if (r < 0)
+		goto out;
+	r = sfs_lookup_name(fs, c->newparent, c->newname, &c->df);
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	c->dst_exists = r == 0;
+	if (c->dst_exists && (c->flags & RENAME_NOREPLACE)) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (c->flags & RENAME_EXCHANGE)
+		r = rename_exchange(c);
+	else
+		r = rename_plain(c);
+	if (r == 0) {
+		c->oldparent->dir_version++;
+		c->newparent->dir_version++;
+	}
+out:
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return r;
+}
+
+void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct rename_ctx c = {
+		.fs = fs, .oldparent = sfs_node_from_ino(fs, parent),
+		.newparent = sfs_node_from_ino(fs, newparent),
+		.oldname = name, .newname = newname, .flags = flags,
+	};
+	int r;
+
+	if (c.oldparent == c.newparent && strcmp(name, newname) == 0) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = do_rename(&c);
+	if (c.src)
+		sfs_node_unref(fs, c.src);
+	if (c.dst)
+		sfs_node_unref(fs, c.dst);
+	free(c.opath);
+	free(c.npath);
+	free(c.oppath);
+	free(c.nppath);
+	sfs_lents_free(c.df.lower, c.df.n_lower);
+	sfs_reply_err(req, r);
+}

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * file.c - open files: open/read/write/flush/fsync/release, fallocate,
+ * copy_file_range, lseek.
+ *
+ * A handle owns one fd on the layer that holds the data: the upper file
+ * once opened for writing (which copies the file up first, with its data),
+ * else the top entry, or the lower file of a metacopy entry.  Reads and
+ * writes go straight to that fd (spliced by libfuse when the kernel
+ * allows); no lock is taken.  A file unlinked while open keeps working
+ * through its handle: the fd holds the inode.
+ *
+ * O_DIRECT is honoured: the fd is opened with it and the kernel is told
+ * to bypass its page cache for that handle (direct_io).
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
+{
+	_cleanup_free_ char *upath = NULL;
+	int dfd, fd, r;
+	const char *path;
+
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+	flags |= O_CLOEXEC | O_NOFOLLOW;
+	if (n->in_upper && !(n->metacopy && !wants_write(flags))) {
+		r = sfs_node_upper_path(n, &upath);
+		if (r < 0)
+			return r;
+		dfd = fs->upper->fd;
+		path = upath;
+	} else if (n->index_hit) {
+		char iname[64];
+
+		sfs_index_name(n, iname, sizeof(iname));
+		fd = openat(fs->indexfd, iname, flags);
+		return fd < 0 ? -errno : fd;
+	} else if (n->n_lower > 0) {
+		if (wants_write(flags))
+			return -EROFS;
+		dfd = fs->layers[n->lower[0].layer].fd;
+		path = n->lower[0].path;
+		/* Reading a lower file must not change it, not even atime. */
+		fd = openat(dfd, path, flags | O_NOATIME);
+		if (fd >= 0 || errno != EPERM)
+			return fd < 0 ? -errno : fd;
+	} else {
+		return -ESTALE;
+	}
+	fd = openat(dfd, path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	struct sfs_file *f;
+	int fd, r;
+
+	if (wants_write(fi->flags)) {
+		if (!fs->upper) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		r = sfs_copyup(fs, n, /* meta_only= */ false);
+		if (r < 0) {
+			sfs_reply_err(req, r);
+			return;
+		}
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	fd = sfs_open_node(fs, n, fi->flags);
+	f->upper = n->in_upper && !(n->metacopy && !wants_write(fi->flags));
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (fd < 0) {
+		free(f);
+		sfs_reply_err(req, fd);
+		return;
+	}
+	f->fd = fd;
+	f->flags = fi->flags;
+	f->node = n;
+	sfs_node_ref(fs, n);
+	fi->fh = (uintptr_t)f;
+	if (fi->flags & O_DIRECT) {
+		fi->direct_io = 1;
+	} else {
+		struct stat st;
+
+		/* Every change goes through this mount, so the kernel's cache
+		 * stays valid across opens; except for a file with several
+		 * names, which are several FUSE inodes sharing data. */
+		fi->keep_cache = fstat(fd, &st) == 0 && st.st_nlink == 1;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		close(f->fd);
+		sfs_node_unref(fs, n);
+		free(f);
+	}
+}
+
+static struct sfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct sfs_file *)(uintptr_t)fi->fh;
+}
+
+void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+		      off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t r;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].pos = off;
+	r = fuse_buf_copy(&out, in, 0);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Writes are not buffered here; close() errors of the real fd come
+	 * at release, where nobody can see them: report nothing. */
+	fuse_reply_err(req, 0);
+}
+
+void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_file *f = file_of(fi);
+
+	close(f->fd);
+	sfs_node_unref(fs, f->node);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	int fd = file_of(fi)->fd;
+
+	/* fsync=0 / volatile: durability is given up on purpose; ENOSYS
+	 * makes the kernel stop asking and report success. */
+	if (!fs->cfg->fsync) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	sfs_reply_err(req, neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+}
+
+void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		      off_t length, struct fuse_file_info *fi)
+{
+	struct sfs_file *f = file_of(fi);
+
+	if (!f->upper) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	sfs_reply_err(req, neg_errno(fallocate(f->fd, mode, offset, length)));
+}
+
+void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			    struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			    off_t off_out, struct fuse_file_info *fi_out,
+			    size_t len, int flags)
+{
+	loff_t in = off_in, out = off_out;
+	ssize_t n;
+
+	n = copy_file_range(file_of(fi_in)->fd, &in, file_of(fi_out)->fd, &out, len, flags);
+	if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP)) {
+		/* different filesystems below: copy by hand */
+		char buf[64 * 1024];
+		size_t want = len < sizeof(buf) ? len : sizeof(buf);
+
+		n = pread(file_of(fi_in)->fd, buf, want, off_in);
+		if (n > 0)
+			n = pwrite(file_of(fi_out)->fd, buf, n, off_out);
+	}
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, n);
+}
+
+void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		  struct fuse_file_info *fi)
+{
+	off_t r = lseek(file_of(fi)->fd, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}

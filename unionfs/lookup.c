@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lookup.c - find one name in the layer stack, top to bottom (overlayfs's
+ * namei.c).
+ *
+ * For each layer, from the upper layer down:
+ *   - a whiteout (char 0/0, or ".wh.NAME" beside it) ends the search: the
+ *     name does not exist below;
+ *   - the first entry found is the top entry: it gives the type and the
+ *     metadata;
+ *   - a non-directory ends the search, except an upper file that was copied
+ *     up (origin marker) or holds metadata only (metacopy): for those the
+ *     next entry below is kept, as inode-number origin and data source;
+ *   - directories merge with the directories below them until an opaque
+ *     one, or a non-directory, is met;
+ *   - a directory with a redirect xattr (it was renamed) is continued below
+ *     at the redirect path: absolute ("/a/b", from the layer root) or
+ *     relative (a name in the same parent).
+ * The lower entries found are recorded with their own paths in the node,
+ * so later lookups of children never depend on the merged path.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "stratafs.h"
+
+/* Markers carried by one entry in one layer. */
+struct markers {
+	bool opaque;
+	bool metacopy;
+	bool origin;
+	ino_t origin_ino; /* reported inode number recorded at copy-up; 0: none */
+	char *redirect; /* malloc'd */
+};
+
+struct lookup_ctx {
+	struct sfs_fs *fs;
+	struct sfs_node *parent;
+	const char *name;
+	struct sfs_found *f;
+	bool found;
+	bool stop;
+	unsigned top_layer;
+	/* where to continue below a redirected directory */
+	char *redir_dir;  /* directory path in the lower layers; NULL: parent's */
+	char *redir_name; /* entry name there */
+	unsigned cap;
+};
+
+int sfs_proc_path(const struct sfs_fs *fs, unsigned layer, const char *path,
+		  char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "/proc/self/fd/%d/%s", fs->layers[layer].fd, path);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static bool xattr_is(const char *name, const char *suffix)
+{
+	size_t tl = strlen(SFS_XATTR_TRUSTED_PREFIX), ul = strlen(SFS_XATTR_USER_PREFIX);
+
+	if (strncmp(name, SFS_XATTR_TRUSTED_PREFIX, tl) == 0)
+		return strcmp(name + tl, suffix) == 0;
+	if (strncmp(name, SFS_XATTR_USER_PREFIX, ul) == 0)
+		return strcmp(name + ul, suffix) == 0;
+	return false;
+}
+
+static bool own_xattr_is(const char *name, const char *suffix)
+{
+	size_t tl = strlen(SFS_XATTR_OWN_TRUSTED_PREFIX), ul = strlen(SFS_XATTR_OWN_USER_PREFIX);
+
+	if (strncmp(name, SFS_XATTR_OWN_TRUSTED_PREFIX, tl) == 0)
+		return strcmp(name + tl, suffix) == 0;
+	if (strncmp(name, SFS_XATTR_OWN_USER_PREFIX, ul) == 0)
+		return strcmp(name + ul, suffix) == 0;
+	return false;
+}
+
+static int read_value(const char *path, const char *name, char **ret)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = lgetxattr(path, name, buf, sizeof(buf) - 1);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Read the overlay markers of the entry at path in layer. */
+static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
+			bool is_dir, struct markers *m)
+{
+	char ppath[PATH_MAX + 64], list[4096], val[8];
+	ssize_t len;
+	int r;
+
+	r = sfs_proc_path(fs, layer, path, ppath, sizeof(ppath));
+	if (r < 0)
+		return r;
+	len = llistxattr(ppath, list, sizeof(list));
+	if (len < 0 && errno == ERANGE)
+		len = 0; /* a huge list of user xattrs: markers are not there */
+	if (len < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	for (char *x = list; x < list + len; x += strlen(x) + 1) {
+		if (is_dir && (xattr_is(x, SFS_XATTR_OPAQUE) ||
+			       strcmp(x, SFS_XATTR_FOVL_OPAQUE) == 0)) {
+			ssize_t vl = lgetxattr(ppath, x, val, sizeof(val));
+
+			if (vl > 0 && sfs_opaque_value_is_set(val, vl))
+				m->opaque = true;
+		} else if (is_dir && xattr_is(x, SFS_XATTR_REDIRECT) && !m->redirect) {
+			r = read_value(ppath, x, &m->redirect);
+			if (r < 0 && r != -ENODATA)
+				return r;
+		} else if (!is_dir && xattr_is(x, SFS_XATTR_METACOPY)) {
+			m->metacopy = true;
+		} else if (!is_dir && own_xattr_is(x, SFS_XATTR_OWN_ORIGIN)) {
+			char num[32];
+			ssize_t vl = lgetxattr(ppath, x, num, sizeof(num) - 1);
+
+			m->origin = true;
+			if (vl > 0) {
+				num[vl] = '\0';
+				m->origin_ino = strtoull(num, NULL, 10);
+			}
+		} else if (!is_dir && xattr_is(x, SFS_XATTR_ORIGIN)) {
+			m->origin = true;
+		}
+	}
+	if (is_dir && !m->opaque) {
+		_cleanup_free_ char *opq = NULL;
+		struct stat st;
+
+		r = sfs_path_join(path, SFS_WH_OPAQUE, &opq);
+		if (r < 0)
+			return r;
+		if (fstatat(fs->layers[layer].fd, opq, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			m->opaque = true;
+	}
+	return 0;
+}
+
+/* Does ".wh.NAME" exist in dir of layer? */
+static bool has_whname(struct sfs_fs *fs, unsigned layer, const char *dir,
+		       const char *name)
+{
+	char whn[NAME_MAX + SFS_WH_PREFIX_LEN + 1];
+	_cleanup_free_ char *p = NULL;
+	struct stat st;
+
+	if (sfs_whiteout_name(name, whn, sizeof(whn)) < 0)
+		return false;
+	if (sfs_path_join(dir, whn, &p) < 0)
+		return false;
+	return fstatat(fs->layers[layer].fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       !S_ISDIR(st.st_mode);
+}
+
+static int add_lent(struct lookup_ctx *c, unsigned layer, char *path,
+		    const struct stat *st)
+{
+	struct sfs_found *f = c->f;
+
+	if (f->n_lower == c->cap) {
+		unsigned cap = c->cap ? c->cap * 2 : 2;
+		struct sfs_lent *l = realloc(f->lower, cap * sizeof(*l));
+
+		if (!l) {
+			free(path);
+			return -ENOMEM;
+		}
+		f->lower = l;
+		c->cap = cap;
+	}
+	f->lower[f->n_lower++] = (struct sfs_lent){
+		.layer = layer, .path = path, .ino = st->st_ino, .dev = st->st_dev,
+	};
+	return 0;
+}
+
+/* A redirect found on a directory applies to every layer below it. */
+static int apply_redirect(struct lookup_ctx *c, char *redirect)
+{
+	char *slash;
+
+	free(c->redir_dir);
+	free(c->redir_name);
+	c->redir_dir = c->redir_name = NULL;
+	if (redirect[0] != '/') {
+		c->redir_name = redirect; /* relative: same parent */
+		return 0;
+	}
+	slash = strrchr(redirect, '/');
+	if (slash == redirect) {
+		c->redir_dir = strdup(".");
+	} else {
+		*slash = '\0';
+		c->redir_dir = strdup(redirect + 1);
+	}
+	c->redir_name = strdup(slash + 1);
+	free(redirect);
+	if (!c->redir_dir || !c->redir_name)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Handle an entry found at path in layer (st its stat). */
+static int found_entry(struct lookup_ctx *c, unsigned layer, char *path,
+		       const struct stat *st)
+{
+	struct sfs_found *f = c->f;
+	struct markers m = { 0 };
+	bool is_dir = S_ISDIR(st->st_mode);
+	int r;
+
+	if (c->found && S_ISDIR(f->st.st_mode) != is_dir) {
+		/* A non-directory below a directory (or the reverse) ends
+		 * the merge; it is not part of this entry. */
+		free(path);
+		c->stop = true;
+		return 0;
+	}
+	if (c->found && !is_dir && (st->st_mode & S_IFMT) != (f->st.st_mode & S_IFMT)) {
+		free(path);
+		c->stop = true;
+		return 0;
+	}
+	if (is_dir) {
+		r = read_markers(c->fs, layer, path, true, &m);
+		if (r < 0) {
+			free(path);
+			return r;
+		}
+	}
+	if (!c->found) {
+		c->found = true;
+		c->top_layer = layer;
+		f->st = *st;
+	} else if (!is_dir) {
+		c->stop = true; /* the origin of a copied-up file */
+	}
+	r = add_lent(c, layer, path, st);
+	if (r < 0) {
+		free(m.redirect);
+		return r;
+	}
+	if (!is_dir)
+		c->stop = true;
+	if (m.opaque) {
+		c->stop = true;
+		if (f->n_lower == 1 && c->top_layer == layer)
+			f->opaque = true;
+	}
+	if (m.redirect)
+		return apply_redirect(c, m.redirect);
+	return 0;
+}
+
+/* The parent's entry in layer, or NULL. */
+static const struct sfs_lent *parent_lent(const struct sfs_node *parent, unsigned layer)
+{
+	for (unsigned i = 0; i < parent->n_lower; i++)
+		if (parent->lower[i].layer == layer)
+			return &parent->lower[i];
+	return NULL;
+}
+
+static int lookup_lower(struct lookup_ctx *c, unsigned layer)
+{
+	struct sfs_fs *fs = c->fs;
+	const char *dir, *name = c->redir_name ? c->redir_name : c->name;
+	char *path;
+	struct stat st;
+	int r;
+
+	if (c->redir_dir) {
+		dir = c->redir_dir;
+	} else {
+		const struct sfs_lent *pl = parent_lent(c->parent, layer);
+
+		if (!pl)
+			return 0;
+		dir = pl->path;
+	}
+	r = sfs_path_join(dir, name, &path);
+	if (r < 0)
+		return r;
+	if (fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		free(path);
+		if (r == -ENOENT || r == -ENOTDIR) {
+			if (has_whname(fs, layer, dir, name))
+				c->stop = true;
+			return 0;
+		}
+		return r;
+	}
+	if (sfs_is_whiteout_stat(&st)) {
+		free(path);
+		c->stop = true;
+		return 0;
+	}
+	return found_entry(c, layer, path, &st);
+}
+
+static int lookup_upper(struct lookup_ctx *c)
+{
+	struct sfs_fs *fs = c->fs;
+	struct sfs_found *f = c->f;
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	struct markers m = { 0 };
+	struct stat st;
+	int r;
+
+	r = sfs_node_upper_path(c->parent, &dir);
+	if (r < 0)
+		return r;
+	r = sfs_path_join(dir, c->name, &path);
+	if (r < 0)
+		return r;
+	if (fstatat(fs->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		if (r != -ENOENT)
+			return r;
+		if (has_whname(fs, 0, dir, c->name))
+			return -ENOENT;
+		return 0;
+	}
+	if (sfs_is_whiteout_stat(&st))
+		return -ENOENT;
+	c->found = true;
+	c->top_layer = 0;
+	f->st = st;
+	f->in_upper = true;
+	/* A directory's markers matter only where a lower layer can hold
+	 * the name; a file's origin marker travels with renames and links. */
+	if (c->parent->n_lower == 0 && S_ISDIR(st.st_mode)) {
+		c->stop = true;
+		return 0;
+	}
+	r = read_markers(fs, 0, path, S_ISDIR(st.st_mode), &m);
+	if (r < 0)
+		return r;
+	if (S_ISDIR(st.st_mode)) {
+		f->opaque = m.opaque;
+		c->stop = m.opaque;
+		if (m.redirect)
+			return apply_redirect(c, m.redirect);
+		return 0;
+	}
+	f->metacopy = m.metacopy;
+	f->copied_up = m.origin || m.metacopy;
+	f->origin_ino = m.origin_ino;
+	/* Only a metacopy file needs what is below: its data. */
+	c->stop = !m.metacopy || c->parent->n_lower == 0;
+	return 0;
+}
+
+static ino_t found_ino(struct sfs_fs *fs, const struct sfs_found *f)
+{
+	const struct sfs_lent *origin = NULL;
+
+	if (!S_ISDIR(f->st.st_mode) && f->in_upper && f->origin_ino)
+		return f->origin_ino;
+	if (S_ISDIR(f->st.st_mode)) {
+		if (f->n_lower > 0)
+			origin = &f->lower[f->n_lower - 1];
+	} else if (f->n_lower > 0 && (!f->in_upper || f->copied_up)) {
+		origin = &f->lower[0];
+	}
+	if (!origin)
+		return sfs_xino(fs, 0, f->st.st_ino);
+	return sfs_xino(fs, origin->layer, origin->ino);
+}
+
+int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		    struct sfs_found *ret)
+{
+	struct lookup_ctx c = { .fs = fs, .parent = parent, .name = name, .f = ret };
+	int r = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (fs->upper && parent->in_upper) {
+		r = lookup_upper(&c);
+		if (r < 0)
+			goto out;
+	}
+	for (unsigned l = fs->upper ? 1 : 0; l < fs->n_layers && !c.stop; l++) {
+		r = lookup_lower(&c, l);
+		if (r < 0)
+			goto out;
+	}
+	if (!c.found) {
+		r = -ENOENT;
+		goto out;
+	}
+	/* A lower hard link whose inode was copied up under another name:
+	 * that copy, in the index, is what this name shows now. */
+	if (!ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode) &&
+	    ret->st.st_nlink > 1 && ret->n_lower > 0) {
+		struct sfs_node tmp = { .lower = ret->lower, .n_lower = ret->n_lower };
+		char iname[64];
+		struct stat ist;
+
+		sfs_index_name(&tmp, iname, sizeof(iname));
+		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
+			ret->index_hit = true;
+			ret->st = ist;
+		}
+	}
+	/* An upper file that says it was copied up but has nothing below
+	 * (the lower changed): it stands alone. */
+	if (ret->metacopy && ret->n_lower == 0)
+		ret->metacopy = false;
+	ret->st_ino = found_ino(fs, ret);
+	r = 0;
+out:
+	free(c.redir_dir);
+	free(c.redir_name);
+	if (r < 0) {
+		sfs_lents_free(ret->lower, ret->n_lower);
+		ret->lower = NULL;
+		ret->n_lower = 0;
+	}
+	return r;
+}
+
+static void fill_entry(struct sfs_fs *fs, struct sfs_node *n, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = sfs_node_ino(fs, n);
+	e->generation = n->generation;
+	e->attr = *st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+}
+
+/* Take one kernel reference on n, which the caller holds a temporary
+ * reference to (dropped here). */
+static void take_lookup_ref(struct sfs_fs *fs, struct sfs_node *n)
+{
+	pthread_mutex_lock(&fs->itable_lock);
+	if (n->nlookup++ == 0)
+		n->refs++;
+	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_node_unref(fs, n);
+}
+
+static int new_node(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		    struct sfs_found *f, struct sfs_node **ret)
+{
+	struct sfs_node *n, *other;
+
+	n = sfs_node_new(fs, f->st.st_mode);
+	if (!n)
+		return -ENOMEM;
+	n->name = strdup(name);
+	if (!n->name) {
+		sfs_node_free(n);
+		return -ENOMEM;
+	}
+	n->in_upper = f->in_upper;
+	n->opaque = f->opaque;
+	n->metacopy = f->metacopy;
+	n->index_hit = f->index_hit;
+	n->st_ino = f->st_ino;
+	n->lower = steal_pointer(&f->lower);
+	n->n_lower = f->n_lower;
+	f->n_lower = 0;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	other = sfs_itable_find(fs, parent, name);
+	if (other) {
+		/* Another thread raced us to it: use theirs. */
+		other->refs++;
+		pthread_mutex_unlock(&fs->itable_lock);
+		sfs_node_free(n);
+		*ret = other;
+		return 0;
+	}
+	sfs_itable_insert(fs, n, parent, name);
+	n->refs++; /* the caller's temporary reference */
+	pthread_mutex_unlock(&fs->itable_lock);
+	*ret = n;
+	return 0;
+}
+
+int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct sfs_node *n;
+	struct stat st;
+	int r;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	n = sfs_itable_find(fs, parent, name);
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&fs->itable_lock);
+
+	if (!n) {
+		struct sfs_found f;
+
+		r = sfs_lookup_name(fs, parent, name, &f);
+		if (r < 0)
+			return r;
+		r = new_node(fs, parent, name, &f, &n);
+		sfs_lents_free(f.lower, f.n_lower);
+		if (r < 0)
+			return r;
+	}
+	r = sfs_node_stat(fs, n, &st);
+	if (r < 0) {
+		sfs_node_unref(fs, n);
+		return r;
+	}
+	fill_entry(fs, n, &st, e);
+	take_lookup_ref(fs, n);
+	return 0;
+}
+
+void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *p = sfs_node_from_ino(fs, parent);
+	struct fuse_entry_param e;
+	int r;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	r = sfs_lookup_entry(fs, p, name, &e);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r == -ENOENT && fs->timeout > 0) {
+		/* Negative entry: valid as long as every change goes
+		 * through this daemon. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		      struct fuse_entry_param *e)
+{
+	struct sfs_node *stale;
+
+	/* A node left hashed under this name is gone now. */
+	pthread_mutex_lock(&fs->itable_lock);
+	stale = sfs_itable_find(fs, parent, name);
+	if (stale) {
+		sfs_itable_remove(fs, stale);
+		stale->unlinked = true;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	return sfs_lookup_entry(fs, parent, name, e);
+}

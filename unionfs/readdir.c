@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * readdir.c - opendir snapshot, readdir/readdirplus with stable offsets.
+ *
+ * opendir reads the directory of every layer the node merges (upper first,
+ * then its lower entries down to an opaque one) and merges the names
+ * (dirmerge.c) into a snapshot held by the handle.  An offset is an index
+ * into that snapshot, so reading on, seeking back to a telldir() offset or
+ * reading the same handle twice gives the same entries, whatever happens
+ * to the directory meanwhile.  A rewind (offset 0) after a change takes a
+ * new snapshot, as POSIX asks of rewinddir().  Entries are ordered lowest
+ * layer first (dirmerge.c): a reopened directory lists unchanged lower
+ * entries at the same offsets.
+ *
+ * d_ino equals the st_ino that lookup reports (inode.c): for an entry of
+ * one lower layer it is computed from the layer's d_ino directly; entries
+ * merged from several layers, or upper files that may carry an origin
+ * marker, take the same path as lookup.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "dirmerge.h"
+#include "stratafs.h"
+
+struct sfs_dirhandle {
+	struct sfs_node *node;       /* referenced */
+	pthread_mutex_t lock;        /* protects the snapshot */
+	struct sfs_dirmerge *m;
+	ino_t *inos;                 /* d_ino per entry, 0: not computed yet */
+	uint64_t version;            /* node->dir_version of the snapshot */
+};
+
+static unsigned char dtype_of(mode_t mode)
+{
+	return IFTODT(mode);
+}
+
+/* Add every entry of one layer's directory to the merge. */
+static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
+		      const char *path)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r;
+
+	fd = openat(fs->layers[layer].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	for (errno = 0; (de = readdir(d)); errno = 0) {
+		const char *name = de->d_name, *target;
+		unsigned char type = de->d_type;
+		unsigned flags = 0;
+
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		if (sfs_is_opaque_marker(name))
+			continue;
+		target = sfs_whiteout_target(name);
+		if (target) {
+			r = sfs_dirmerge_add(m, layer, target, DT_UNKNOWN, 0, SFS_DE_WHITEOUT);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (type == DT_CHR || type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* vanished */
+			type = dtype_of(st.st_mode);
+			if (sfs_is_whiteout_stat(&st))
+				flags |= SFS_DE_WHITEOUT;
+		}
+		r = sfs_dirmerge_add(m, layer, name, type, de->d_ino, flags);
+		if (r < 0)
+			return r;
+	}
+	return errno ? -errno : 0;
+}
+
+/* Merge the layers of directory n.  tree_lock held. */
+static int merge_dir(struct sfs_fs *fs, struct sfs_node *n, struct sfs_dirmerge **ret)
+{
+	_cleanup_(sfs_dirmerge_freep) struct sfs_dirmerge *m = sfs_dirmerge_new();
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	if (n->in_upper) {
+		_cleanup_free_ char *upath = NULL;
+
+		r = sfs_node_upper_path(n, &upath);
+		if (r < 0)
+			return r;
+		r = read_layer(fs, m, 0, upath);
+		if (r < 0)
+			return r;
+	}
+	for (unsigned i = 0; i < n->n_lower; i++) {
+		r = read_layer(fs, m, n->lower[i].layer, n->lower[i].path);
+		if (r < 0)
+			return r;
+	}
+	sfs_dirmerge_finish(m);
+	*ret = steal_pointer(&m);
+	return 0;
+}
+
+int sfs_dir_check_empty(struct sfs_fs *fs, struct sfs_node *n)
+{
+	_cleanup_(sfs_dirmerge_freep) struct sfs_dirmerge *m = NULL;
+	int r;
+
+	r = merge_dir(fs, n, &m);
+	if (r < 0)
+		return r;
+	return sfs_dirmerge_count(m) == 0 ? 0 : -ENOTEMPTY;
+}
+
+static void dirhandle_free(struct sfs_fs *fs, struct sfs_dirhandle *h)
+{
+	if (!h)
+		return;
+	sfs_dirmerge_free(h->m);
+	free(h->inos);
+	pthread_mutex_destroy(&h->lock);
+	if (h->node)
+		sfs_node_unref(fs, h->node);
+	free(h);
+}
+
+/* (Re)take the snapshot.  h->lock held. */
+static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
+{
+	struct sfs_dirmerge *m = NULL;
+	int r;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	h->version = h->node->dir_version;
+	r = merge_dir(fs, h->node, &m);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r < 0)
+		return r;
+	sfs_dirmerge_free(h->m);
+	free(h->inos);
+	h->m = m;
+	h->inos = calloc(sfs_dirmerge_count(m) + 1, sizeof(*h->inos));
+	return h->inos ? 0 : -ENOMEM;
+}
+
+void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_dirhandle *h;
+	int r;
+
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	h->node = sfs_node_from_ino(fs, ino);
+	sfs_node_ref(fs, h->node);
+	r = snapshot(fs, h);
+	if (r < 0) {
+		dirhandle_free(fs, h);
+		sfs_reply_err(req, r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dirhandle_free(fs, h);
+}
+
+/* The d_ino of entry i.  tree_lock held. */
+static ino_t entry_ino(struct sfs_fs *fs, struct sfs_dirhandle *h, size_t i)
+{
+	const struct sfs_dirent *d = sfs_dirmerge_get(h->m, i);
+	struct sfs_node *child;
+	struct sfs_found f;
+	ino_t ino = 0;
+
+	if (h->inos[i])
+		return h->inos[i];
+	pthread_mutex_lock(&fs->itable_lock);
+	child = sfs_itable_find(fs, h->node, d->name);
+	if (child)
+		ino = child->st_ino;
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (!ino && d->n_layers == 1 && (d->layer > 0 || !fs->upper))
+		ino = sfs_xino(fs, d->layer, d->ino);
+	if (!ino && d->n_layers == 1 && d->type == DT_DIR)
+		ino = sfs_xino(fs, 0, d->ino);
+	if (!ino && sfs_lookup_name(fs, h->node, d->name, &f) == 0) {
+		ino = f.st_ino;
+		sfs_lents_free(f.lower, f.n_lower);
+	}
+	if (!ino)
+		ino = sfs_xino(fs, d->layer, d->ino); /* vanished meanwhile */
+	h->inos[i] = ino;
+	return ino;
+}
+
+static ino_t parent_ino(struct sfs_fs *fs, struct sfs_node *n)
+{
+	return n->parent ? n->parent->st_ino : n->st_ino;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_dirhandle *h = (struct sfs_dirhandle *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *buf = malloc(size);
+	size_t pos = 0, count;
+	int r = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (off == 0 && h->version != h->node->dir_version)
+		r = snapshot(fs, h);
+	if (r < 0)
+		goto out;
+	count = sfs_dirmerge_count(h->m) + 2;
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	for (size_t i = off; i < count; i++) {
+		struct fuse_entry_param e = { 0 };
+		const char *name;
+		size_t len;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_ino = i == 0 ? h->node->st_ino : parent_ino(fs, h->node);
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			const struct sfs_dirent *d = sfs_dirmerge_get(h->m, i - 2);
+
+			name = d->name;
+			if (plus) {
+				r = sfs_lookup_entry(fs, h->node, name, &e);
+				if (r == -ENOENT || r == -ESTALE) {
+					r = 0;
+					continue; /* gone since the snapshot */
+				}
+				if (r < 0)
+					break;
+			} else {
+				e.attr.st_ino = entry_ino(fs, h, i - 2);
+				e.attr.st_mode = DTTOIF(d->type);
+			}
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, i + 1);
+		else
+			len = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr, i + 1);
+		if (len > size - pos) {
+			if (plus && e.ino) {
+				struct fuse_forget_data fg = { .ino = e.ino, .nlookup = 1 };
+				struct sfs_node *n = sfs_node_from_ino(fs, fg.ino);
+
+				pthread_mutex_lock(&fs->itable_lock);
+				if (--n->nlookup == 0)
+					sfs_node_unref_locked(fs, n);
+				pthread_mutex_unlock(&fs->itable_lock);
+			}
+			break;
+		}
+		pos += len;
+	}
+	pthread_rwlock_unlock(&fs->tree_lock);
+out:
+	pthread_mutex_unlock(&h->lock);
+	if (r < 0 && pos == 0)
+		sfs_reply_err(req, r);
+	else
+		fuse_reply_buf(req, buf, pos);
+}
+
+void sfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, /* plus= */ false);
+}
+
+void sfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, /* plus= */ true);
+}
+
+void sfs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	dirhandle_free(sfs_fs_from_req(req), (struct sfs_dirhandle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_dirhandle *h = (struct sfs_dirhandle *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *upath = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r = 0;
+
+	if (!fs->cfg->fsync || !fs->upper) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	if (h->node->in_upper) {
+		r = sfs_node_upper_path(h->node, &upath);
+		if (r == 0) {
+			fd = openat(fs->upper->fd, upath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			r = fd < 0 ? -errno : 0;
+		}
+	}
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r == 0 && fd >= 0)
+		r = neg_errno(datasync ? fdatasync(fd) : fsync(fd));
+	sfs_reply_err(req, r);
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stratafs.h - private header of the stratafs daemon, sectioned per file.
+ *
+ * Lock order (take from top to bottom, never the other way):
+ *   1. node->copyup_lock   (one node at a time; parents before children)
+ *   2. fs->tree_lock       (rwlock: the namespace: node names, parents,
+ *                           layer entries, upper presence)
+ *   3. fs->itable_lock     (mutex, leaf: the node hash table, lookup counts,
+ *                           reference counts)
+ * Data I/O on open files takes no lock at all: it works on file handles.
+ */
+#ifndef SFS_STRATAFS_H
+#define SFS_STRATAFS_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "macro.h"
+#include "options.h"
+#include "whiteout.h"
+
+struct sfs_fs;
+struct sfs_node;
+
+/* ------------------------------------------------------------------ */
+/* layer.c */
+
+struct sfs_layer {
+	int fd;           /* O_PATH|O_DIRECTORY on the layer root */
+	char *path;       /* as given on the command line, for messages */
+	dev_t dev;        /* st_dev of the layer root */
+	unsigned idx;     /* position in fs->layers: 0 is the top */
+	unsigned xino_id; /* index of dev among the stack's distinct devices */
+	bool upper;
+};
+
+/* Open every layer and the workdir, probe what the upper permits. */
+int sfs_layers_open(struct sfs_fs *fs, char **ret_msg);
+void sfs_layers_close(struct sfs_fs *fs);
+
+/* ------------------------------------------------------------------ */
+/* inode.c */
+
+/*
+ * One entry of a node in a lower layer: the path of the node inside that
+ * layer.  Paths of lower entries are fixed at lookup time, so renaming a
+ * directory (redirect) never changes where its lower content is found.
+ */
+struct sfs_lent {
+	unsigned layer; /* index into fs->layers */
+	char *path;     /* relative to the layer root; "." for the root */
+	ino_t ino;      /* st_ino in that layer */
+	dev_t dev;
+};
+
+struct sfs_node {
+	/* protected by fs->itable_lock */
+	struct sfs_node *hnext;  /* hash chain keyed by (parent, name) */
+	uint64_t nlookup;        /* kernel references (lookup counts) */
+	unsigned refs;           /* nlookup>0 + children in table + handles */
+	bool hashed;
+
+	/* protected by fs->tree_lock */
+	struct sfs_node *parent;
+	char *name;
+	bool in_upper;    /* exists in the upper layer at its merged path */
+	bool opaque;      /* directory: lower layers are not merged */
+	bool metacopy;    /* upper holds metadata only; data in lower[0] */
+	bool unlinked;    /* removed from the namespace, kept for open fds */
+	bool index_hit;   /* data is the hard-link index copy (see copyup.c) */
+	unsigned n_lower;
+	struct sfs_lent *lower; /* top-most first */
+	uint64_t dir_version;   /* bumped when the directory's content changes */
+
+	/* fixed after creation */
+	mode_t type;      /* S_IFMT bits */
+	ino_t st_ino;     /* what stat reports: see inode.c */
+	uint64_t generation;
+
+	pthread_mutex_t copyup_lock;
+};
+
+struct sfs_itable {
+	struct sfs_node **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+int sfs_itable_init(struct sfs_itable *t);
+void sfs_itable_destroy(struct sfs_fs *fs);
+
+struct sfs_node *sfs_node_new(struct sfs_fs *fs, mode_t type);
+void sfs_node_free(struct sfs_node *n);
+/* Replace the lower entries of n (takes ownership of lents). */
+void sfs_node_set_lower(struct sfs_node *n, struct sfs_lent *lents, unsigned n_lower);
+void sfs_lents_free(struct sfs_lent *lents, unsigned n);
+
+/* Find the hashed child (parent, name); NULL if none.  itable_lock held. */
+struct sfs_node *sfs_itable_find(struct sfs_fs *fs, struct sfs_node *parent,
+				 const char *name);
+/* Hash n under (parent, name), referencing parent.  itable_lock held. */
+void sfs_itable_insert(struct sfs_fs *fs, struct sfs_node *n,
+		       struct sfs_node *parent, const char *name);
+/* Unhash n (it keeps its parent reference until freed).  itable_lock held. */
+void sfs_itable_remove(struct sfs_fs *fs, struct sfs_node *n);
+
+/* Reference counting.  sfs_node_unref frees n and releases its parent
+ * when the last reference goes.  Both take itable_lock themselves. */
+void sfs_node_ref(struct sfs_fs *fs, struct sfs_node *n);
+void sfs_node_unref(struct sfs_fs *fs, struct sfs_node *n);
+/* The same with itable_lock already held. */
+void sfs_node_unref_locked(struct sfs_fs *fs, struct sfs_node *n);
+
+/* The node of a FUSE inode number. */
+struct sfs_node *sfs_node_from_ino(struct sfs_fs *fs, fuse_ino_t ino);
+static inline fuse_ino_t sfs_node_ino(struct sfs_fs *fs, struct sfs_node *n);
+
+/* The inode number reported for an entry found in layer at (dev, ino). */
+ino_t sfs_xino(const struct sfs_fs *fs, unsigned layer, ino_t ino);
+
+/*
+ * Path of n in the upper layer (its merged path), into a malloc'd string.
+ * tree_lock held (read or write).  "." for the root.
+ */
+int sfs_node_upper_path(struct sfs_node *n, char **ret_path);
+
+/* Build "dir/name" ("name" when dir is "."). malloc'd. */
+int sfs_path_join(const char *dir, const char *name, char **ret);
+
+void sfs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void sfs_op_forget_multi(fuse_req_t req, size_t count,
+			 struct fuse_forget_data *forgets);
+
+/* ------------------------------------------------------------------ */
+/* lookup.c */
+
+/* What a lookup found for one name. */
+struct sfs_found {
+	struct stat st;    /* stat of the top entry (ids, ino: raw) */
+	bool in_upper;
+	bool opaque;
+	bool metacopy;
+	bool copied_up;    /* upper non-dir carries an origin marker */
+	ino_t origin_ino;  /* inode number recorded in that marker */
+	bool index_hit;    /* a copy of this lower hard link is in the index */
+	unsigned n_lower;
+	struct sfs_lent *lower; /* owned */
+	ino_t st_ino;      /* reported inode number */
+};
+
+/*
+ * Look name up under parent in every layer (tree_lock held).  -ENOENT when
+ * it does not exist in the merged view.  ret owns its lower entries.
+ */
+int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		    struct sfs_found *ret);
+
+/*
+ * Find or create the node of (parent, name), take one lookup reference and
+ * fill e.  tree_lock held (read).
+ */
+int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		     struct fuse_entry_param *e);
+
+/* Make a node for something just created in the upper layer and take one
+ * lookup reference.  tree_lock held (write). */
+int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		      struct fuse_entry_param *e);
+
+void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* attr.c */
+
+/* stat of the node's top entry, with reported inode number and ids. */
+int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
+/* Turn a raw stat into what the mount reports (ino, nlink, id mapping). */
+void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
+uid_t sfs_uid_to_disk(const struct sfs_fs *fs, uid_t uid);
+gid_t sfs_gid_to_disk(const struct sfs_fs *fs, gid_t gid);
+/* Give a freshly created upper entry the caller's ownership. */
+int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
+		    const char *name, const struct stat *parent_st);
+
+void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		    int to_set, struct fuse_file_info *fi);
+void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino);
+void sfs_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
+
+/* ------------------------------------------------------------------ */
+/* copyup.c */
+
+/*
+ * Make n exist in the upper layer, parents first.  With meta_only, a
+ * regular file gets only its metadata (metacopy); otherwise its data too.
+ * Takes n->copyup_lock and the tree_lock itself: call with no lock held.
+ */
+int sfs_copyup(struct sfs_fs *fs, struct sfs_node *n, bool meta_only);
+
+/* Name of the index entry of n's lower file ("<dev>-<ino>", hex). */
+void sfs_index_name(const struct sfs_node *n, char *buf, size_t size);
+
+/* Unique temporary name in the work directory. */
+void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
+
+/* Copy all non-private xattrs from src to dst (fds or /proc paths). */
+int sfs_copy_xattrs(const char *src_path, int dst_fd);
+
+/* ------------------------------------------------------------------ */
+/* dir.c */
+
+void sfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void sfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, dev_t rdev);
+void sfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		    const char *name);
+void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		 const char *newname);
+void sfs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void sfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   fuse_ino_t newparent, const char *newname, unsigned int flags);
+void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   mode_t mode, struct fuse_file_info *fi);
+
+/*
+ * Prepare the upper layer so that name can be created in parent: copy the
+ * parent up, and remove a whiteout of that name.  Sets *ret_replace_wh when
+ * a char-device whiteout sits there (the caller replaces it atomically).
+ * tree_lock held (write).
+ */
+int sfs_prepare_create(struct sfs_fs *fs, struct sfs_node *parent,
+		       const char *name, char **ret_parent_path, bool *ret_over_whiteout);
+
+/* ------------------------------------------------------------------ */
+/* file.c */
+
+struct sfs_file {
+	int fd;
+	bool upper;     /* fd is on the upper layer */
+	int flags;      /* open flags */
+	struct sfs_node *node; /* referenced */
+};
+
+/* Open the node's data with flags (tree_lock held, node copied up for
+ * writing by the caller).  Returns an fd. */
+int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags);
+
+void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		      off_t off, struct fuse_file_info *fi);
+void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi);
+void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		      off_t length, struct fuse_file_info *fi);
+void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			    struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			    off_t off_out, struct fuse_file_info *fi_out,
+			    size_t len, int flags);
+void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		  struct fuse_file_info *fi);
+
+/* ------------------------------------------------------------------ */
+/* readdir.c */
+
+void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void sfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi);
+void sfs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi);
+
+/*
+ * Is the merged directory n empty (whiteouts aside)?  0 if empty,
+ * -ENOTEMPTY if not.  tree_lock held.
+ */
+int sfs_dir_check_empty(struct sfs_fs *fs, struct sfs_node *n);
+
+/* ------------------------------------------------------------------ */
+/* xattr.c */
+
+void sfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		     const char *value, size_t size, int flags);
+void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* Overlay xattr name with this mount's prefix ("trusted.overlay.opaque"). */
+const char *sfs_ovl_xattr(const struct sfs_fs *fs, const char *suffix);
+/* Our own marker name ("trusted.stratafs.origin"). */
+const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix);
+
+/* "/proc/self/fd/<layerfd>/<path>" for path-based xattr calls. */
+int sfs_proc_path(const struct sfs_fs *fs, unsigned layer, const char *path,
+		  char *buf, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* util.c */
+
+enum { SFS_LOG_ERR = 3, SFS_LOG_WARNING = 4, SFS_LOG_INFO = 6, SFS_LOG_DEBUG = 7 };
+void sfs_log(int level, const char *fmt, ...) _printf_(2, 3);
+void sfs_log_set_debug(bool debug);
+bool sfs_log_debug_enabled(void);
+
+/* Copy size bytes of data from src to dst: FICLONE, then copy_file_range
+ * hole by hole (sparse files stay sparse), then read/write. */
+int sfs_copy_data(int src, int dst, off_t size);
+/* Remove path (a directory tree of markers) under dirfd, recursively. */
+int sfs_rm_rf_at(int dirfd, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* the filesystem */
+
+struct sfs_fs {
+	const struct sfs_config *cfg;   /* borrowed, immutable */
+	struct sfs_layer *layers;       /* [0] is the upper layer when present */
+	unsigned n_layers;
+	struct sfs_layer *upper;        /* NULL: read-only mount */
+	int workfd;                     /* workdir/work: temporaries */
+	int indexfd;                    /* workdir/sfs-index: hard-link copies */
+
+	/* probed at mount, read-only afterwards */
+	enum sfs_whiteout_style wh_style;
+	bool trusted_xattrs;   /* overlay xattrs under trusted. (else user.) */
+	bool can_chown;        /* the daemon can give files to other users */
+	bool same_dev;         /* all layers on one device: st_ino passes through */
+	unsigned xino_bits;    /* high bits that carry the layer device index */
+	bool metacopy;
+	double timeout;        /* entry and attribute timeout, seconds */
+
+	struct fuse_session *se;        /* for cache invalidations */
+	struct sfs_node *root;
+	pthread_rwlock_t tree_lock;
+	pthread_mutex_t itable_lock;
+	struct sfs_itable itable;
+	atomic_uint_fast64_t tmp_counter;
+	atomic_uint_fast64_t generation;
+};
+
+static inline struct sfs_fs *sfs_fs_from_req(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline fuse_ino_t sfs_node_ino(struct sfs_fs *fs, struct sfs_node *n)
+{
+	return n == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static inline bool sfs_is_dir(const struct sfs_node *n)
+{
+	return S_ISDIR(n->type);
+}
+
+/* Reply with -r if r < 0, else 0. */
+static inline void sfs_reply_err(fuse_req_t req, int r)
+{
+	fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+/* Tracing wrappers around every mutation of the upper layer. */
+#define SFS_TRACE(fmt, ...)                                                    \
+	do {                                                                   \
+		if (sfs_log_debug_enabled())                                   \
+			sfs_log(SFS_LOG_DEBUG, "upper: " fmt, ##__VA_ARGS__);  \
+	} while (0)
+
+#endif /* SFS_STRATAFS_H */

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * util.c - fd helpers shared by the daemon: logging, data copy, recursive
+ * removal of marker trees in the work directory.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+/* Set once at start-up, before any thread exists; read-only afterwards. */
+static int log_max_level = SFS_LOG_INFO;
+
+void sfs_log_set_debug(bool debug)
+{
+	log_max_level = debug ? SFS_LOG_DEBUG : SFS_LOG_INFO;
+}
+
+bool sfs_log_debug_enabled(void)
+{
+	return log_max_level >= SFS_LOG_DEBUG;
+}
+
+void sfs_log(int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fuse_log(level, "stratafs: %s\n", buf);
+}
+
+static int copy_range(int src, int dst, off_t off, off_t end)
+{
+	while (off < end) {
+		loff_t in = off, out = off;
+		ssize_t n = copy_file_range(src, &in, dst, &out, end - off, 0);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* source shrank under us */
+		off += n;
+	}
+	return 0;
+}
+
+static int rw_range(int src, int dst, off_t off, off_t end)
+{
+	char buf[128 * 1024];
+
+	while (off < end) {
+		size_t want = end - off < (off_t)sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
+		ssize_t n = pread(src, buf, want, off);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = pwrite(dst, buf + done, n - done, off + done);
+
+			if (w < 0)
+				return -errno;
+			done += w;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+/* Copy [off, end) with copy_file_range, falling back to read/write when
+ * the two files are on filesystems that cannot do it. */
+static int copy_extent(int src, int dst, off_t off, off_t end, bool *use_cfr)
+{
+	int r;
+
+	if (*use_cfr) {
+		r = copy_range(src, dst, off, end);
+		if (r != -EXDEV && r != -EOPNOTSUPP && r != -ENOSYS && r != -EINVAL)
+			return r;
+		*use_cfr = false;
+	}
+	return rw_range(src, dst, off, end);
+}
+
+int sfs_copy_data(int src, int dst, off_t size)
+{
+	bool use_cfr = true;
+	off_t off = 0;
+	int r;
+
+	if (size == 0)
+		return 0;
+	/* A reflink shares the extents: instant, and sparse by nature. */
+	if (ioctl(dst, FICLONE, src) == 0)
+		return 0;
+
+	/* Walk the data extents so holes stay holes. */
+	while (off < size) {
+		off_t data = lseek(src, off, SEEK_DATA);
+		off_t hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole remains */
+			/* No SEEK_DATA: copy everything. */
+			r = copy_extent(src, dst, off, size, &use_cfr);
+			if (r < 0)
+				return r;
+			break;
+		}
+		hole = lseek(src, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		r = copy_extent(src, dst, data, hole, &use_cfr);
+		if (r < 0)
+			return r;
+		off = hole;
+	}
+	/* Trailing hole: set the size explicitly. */
+	return neg_errno(ftruncate(dst, size));
+}
+
+int sfs_rm_rf_at(int atfd, const char *name)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r;
+
+	r = neg_errno(unlinkat(atfd, name, 0));
+	if (r != -EISDIR && r != -EPERM)
+		return r == -ENOENT ? 0 : r;
+
+	fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = sfs_rm_rf_at(dirfd(d), de->d_name);
+		if (r < 0)
+			return r;
+	}
+	return neg_errno(unlinkat(atfd, name, AT_REMOVEDIR));
+}

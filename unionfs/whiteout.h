@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * whiteout.h - names and encodings of overlay markers (pure, no FUSE).
+ */
+#ifndef SFS_WHITEOUT_H
+#define SFS_WHITEOUT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+/* How this mount writes whiteouts: probed once at mount time. */
+enum sfs_whiteout_style {
+	SFS_WHITEOUT_CHARDEV, /* kernel format: character device 0/0 */
+	SFS_WHITEOUT_WHNAME,  /* unprivileged: empty file ".wh.NAME" */
+};
+
+#define SFS_WH_PREFIX ".wh."
+#define SFS_WH_PREFIX_LEN 4
+#define SFS_WH_OPAQUE ".wh..wh..opq"
+
+/* Overlay xattrs we read.  "trusted." is the kernel's privileged namespace,
+ * "user." its userxattr namespace; fuse-overlayfs adds its own opaque name. */
+#define SFS_XATTR_TRUSTED_PREFIX "trusted.overlay."
+#define SFS_XATTR_USER_PREFIX "user.overlay."
+#define SFS_XATTR_FOVL_OPAQUE "user.fuseoverlayfs.opaque"
+#define SFS_XATTR_OPAQUE "opaque"
+#define SFS_XATTR_REDIRECT "redirect"
+#define SFS_XATTR_METACOPY "metacopy"
+#define SFS_XATTR_ORIGIN "origin"
+/* Our own marker: "this upper non-directory was copied up from the entry
+ * below it"; used to keep st_ino stable across copy-up and remount. */
+#define SFS_XATTR_OWN_TRUSTED_PREFIX "trusted.stratafs."
+#define SFS_XATTR_OWN_USER_PREFIX "user.stratafs."
+#define SFS_XATTR_OWN_ORIGIN "origin"
+
+/* True for a stat result that is a kernel-format whiteout (char 0/0). */
+static inline bool sfs_is_whiteout_stat(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == 0;
+}
+
+/* ".wh.NAME" -> "NAME"; NULL when name is not a whiteout name (or is the
+ * opaque marker, or is exactly ".wh."). */
+const char *sfs_whiteout_target(const char *name);
+
+/* True for ".wh..wh..opq". */
+bool sfs_is_opaque_marker(const char *name);
+
+/* Write ".wh.NAME" into buf (size bytes).  -ENAMETOOLONG if it does not fit. */
+int sfs_whiteout_name(const char *name, char *buf, size_t size);
+
+/*
+ * True when an xattr name is private to overlay implementations and must
+ * never be shown or set through the mount.
+ */
+bool sfs_xattr_is_private(const char *name);
+
+/* An opaque xattr value means "opaque" ("y"); anything else does not. */
+bool sfs_opaque_value_is_set(const char *value, size_t len);
+
+#endif /* SFS_WHITEOUT_H */

@@ -70,6 +70,12 @@ void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	if (S_ISDIR(st->st_mode) &&
 	    (fs->cfg->static_nlink || n->n_lower + (n->in_upper ? 1 : 0) > 1))
 		st->st_nlink = 1;
+	if (n->lower_group && !S_ISDIR(st->st_mode)) {
+		nlink_t nl;
+
+		if (sfs_index_nlink_get(fs, n->st_ino, &nl) == 0)
+			st->st_nlink = nl;
+	}
 	st->st_uid = uid_to_inside(fs, st->st_uid);
 	st->st_gid = gid_to_inside(fs, st->st_gid);
 }
@@ -78,6 +84,17 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 {
 	int r;
 
+	if (n->unlinked && n->in_upper) {
+		/* gone from the namespace: what its open handles hold */
+		_cleanup_close_ int fd = sfs_node_dup_upper_fd(fs, n);
+
+		if (fd < 0)
+			return -ESTALE;
+		r = neg_errno(fstat(fd, st));
+		if (r == 0)
+			sfs_stat_fixup(fs, n, st);
+		return r;
+	}
 	if (n->in_upper) {
 		_cleanup_free_ char *path = NULL;
 
@@ -96,7 +113,7 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	} else if (n->index_hit) {
 		char iname[64];
 
-		sfs_index_name(n, iname, sizeof(iname));
+		sfs_index_name(n->st_ino, iname, sizeof(iname));
 		r = neg_errno(fstatat(fs->indexfd, iname, st, AT_SYMLINK_NOFOLLOW));
 	} else if (n->n_lower > 0) {
 		r = neg_errno(fstatat(fs->layers[n->lower[0].layer].fd,
@@ -153,8 +170,11 @@ void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		sfs_reply_err(req, r);
 		return;
 	}
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, sfs_attr_timeout(fs, n, &st));
 }
+
+/* Internal flag for apply_times(): dirfd is the file itself. */
+#define SFS_SET_ATTR_EMPTY_PATH (1 << 30)
 
 static int apply_times(int dirfd, const char *path, const struct stat *attr,
 		       int to_set)
@@ -173,47 +193,61 @@ static int apply_times(int dirfd, const char *path, const struct stat *attr,
 		ts[1] = attr->st_mtim;
 	if (ts[0].tv_nsec == UTIME_OMIT && ts[1].tv_nsec == UTIME_OMIT)
 		return 0;
+	if (to_set & SFS_SET_ATTR_EMPTY_PATH)
+		return neg_errno(futimens(dirfd, ts));
 	return neg_errno(utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW));
 }
 
-static int apply_size(struct sfs_fs *fs, const char *path, off_t size,
-		      struct fuse_file_info *fi)
+/* setattr through an fd on the upper file: an open handle's, or one of
+ * the node's handles when the node was unlinked meanwhile. */
+static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
+		      const struct stat *attr, int to_set, struct stat *ret_st)
 {
-	_cleanup_close_ int fd = -EBADF;
+	int r;
 
-	if (fi && fi->fh) {
-		struct sfs_file *f = (struct sfs_file *)(uintptr_t)fi->fh;
-
-		if (f->upper)
-			return neg_errno(ftruncate(f->fd, size));
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = neg_errno(ftruncate(fd, attr->st_size));
+		if (r < 0)
+			return r;
 	}
-	fd = openat(fs->upper->fd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	return neg_errno(ftruncate(fd, size));
-}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
+		gid_t gid = to_set & FUSE_SET_ATTR_GID ? sfs_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
 
-static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
-		      int to_set, struct fuse_file_info *fi, struct stat *ret_st)
-{
-	_cleanup_free_ char *path = NULL;
-	int dfd, r;
-
-	if (!fs->upper)
-		return -EROFS;
-	r = sfs_copyup(fs, n, /* meta_only= */ !(to_set & FUSE_SET_ATTR_SIZE));
+		r = neg_errno(fchown(fd, uid, gid));
+		if (r < 0)
+			return r;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		r = neg_errno(fchmod(fd, attr->st_mode & 07777));
+		if (r < 0)
+			return r;
+	}
+	r = apply_times(fd, "", attr, to_set | SFS_SET_ATTR_EMPTY_PATH);
 	if (r < 0)
 		return r;
+	r = neg_errno(fstat(fd, ret_st));
+	if (r == 0) {
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		sfs_stat_fixup(fs, n, ret_st);
+		pthread_rwlock_unlock(&fs->tree_lock);
+	}
+	return r;
+}
 
-	pthread_rwlock_rdlock(&fs->tree_lock);
-	dfd = fs->upper->fd;
-	r = sfs_node_upper_path(n, &path);
-	if (r < 0)
-		goto out;
+static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
+			const struct stat *attr, int to_set)
+{
+	int dfd = fs->upper->fd, r;
+
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		r = apply_size(fs, path, attr->st_size, fi);
+		_cleanup_close_ int fd = openat(dfd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			return -errno;
+		r = neg_errno(ftruncate(fd, attr->st_size));
 		if (r < 0)
-			goto out;
+			return r;
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
@@ -222,19 +256,44 @@ static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
 		SFS_TRACE("chown %s %d:%d", path, (int)uid, (int)gid);
 		r = neg_errno(fchownat(dfd, path, uid, gid, AT_SYMLINK_NOFOLLOW));
 		if (r < 0)
-			goto out;
+			return r;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		SFS_TRACE("chmod %s %o", path, attr->st_mode & 07777);
 		r = neg_errno(fchmodat(dfd, path, attr->st_mode & 07777, 0));
 		if (r < 0)
-			goto out;
+			return r;
 	}
-	r = apply_times(dfd, path, attr, to_set);
+	return apply_times(dfd, path, attr, to_set);
+}
+
+static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
+		      int to_set, struct fuse_file_info *fi, struct stat *ret_st)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!fs->upper)
+		return -EROFS;
+	if (fi && fi->fh && ((struct sfs_file *)(uintptr_t)fi->fh)->upper)
+		fd = fcntl(((struct sfs_file *)(uintptr_t)fi->fh)->fd, F_DUPFD_CLOEXEC, 3);
+	else if (n->unlinked)
+		fd = sfs_node_dup_upper_fd(fs, n);
+	if (fd >= 0)
+		return setattr_fd(fs, n, fd, attr, to_set, ret_st);
+	if (n->unlinked)
+		return -ESTALE;
+
+	r = sfs_copyup(fs, n, /* meta_only= */ !(to_set & FUSE_SET_ATTR_SIZE));
 	if (r < 0)
-		goto out;
-	r = sfs_node_stat(fs, n, ret_st);
-out:
+		return r;
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	r = sfs_node_upper_path(n, &path);
+	if (r == 0)
+		r = setattr_path(fs, n, path, attr, to_set);
+	if (r == 0)
+		r = sfs_node_stat(fs, n, ret_st);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	return r;
 }
@@ -243,15 +302,16 @@ void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		    int to_set, struct fuse_file_info *fi)
 {
 	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	struct stat st;
 	int r;
 
-	r = do_setattr(fs, sfs_node_from_ino(fs, ino), attr, to_set, fi, &st);
+	r = do_setattr(fs, n, attr, to_set, fi, &st);
 	if (r < 0) {
 		sfs_reply_err(req, r);
 		return;
 	}
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, sfs_attr_timeout(fs, n, &st));
 }
 
 void sfs_op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -18,7 +18,7 @@
  * follows on the first open for writing or truncate, when the metacopy file
  * is replaced, again atomically, by a full copy carrying its metadata.
  *
- * Every copied-up non-directory carries <prefix>.stratafs.origin so that
+ * Every copied-up non-directory carries <prefix>.overlay.sfs.origin so that
  * its inode number stays that of the lower file (inode.c).
  *
  * Lower hard links: the first data copy-up of a file whose lower link count
@@ -215,51 +215,51 @@ static int copy_other(struct copyup_ctx *c)
 	return neg_errno(utimensat(fs->workfd, c->tmp, ts, AT_SYMLINK_NOFOLLOW));
 }
 
-void sfs_index_name(const struct sfs_node *n, char *buf, size_t size)
-{
-	const struct sfs_lent *l = &n->lower[0];
-
-	snprintf(buf, size, "%llx-%llx", (unsigned long long)l->dev,
-		 (unsigned long long)l->ino);
-}
-
-/* Record the copy of a lower hard-linked file in the index. */
+/* Record the copy of a lower hard-linked file in the index (index.c). */
 static void index_hardlink(struct copyup_ctx *c, const char *upath)
 {
 	struct sfs_fs *fs = c->fs;
+	nlink_t nl;
 	char name[64];
 
-	sfs_index_name(c->n, name, sizeof(name));
-	if (linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST)
+	sfs_index_name(c->n->st_ino, name, sizeof(name));
+	if (linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST) {
 		sfs_log(SFS_LOG_WARNING, "copy-up: cannot index hard link %s: %m", upath);
+		return;
+	}
+	/* From now on the upper link count says nothing about the group. */
+	if (sfs_index_nlink_get(fs, c->n->st_ino, &nl) < 0 &&
+	    sfs_index_nlink_set(fs, c->n->st_ino, c->st.st_nlink) < 0)
+		sfs_log(SFS_LOG_WARNING, "copy-up: cannot record link count of %s", upath);
 }
 
-/* Other nodes showing the same lower inode now show the index copy; the
- * kernel's caches of them are dropped by the caller once unlocked.
- * tree_lock held (write). */
-static void redirect_aliases(struct copyup_ctx *c)
+static bool mark_index_hit(struct sfs_node *m, void *payload)
 {
-	struct sfs_fs *fs = c->fs;
-	const struct sfs_lent *me = &c->n->lower[0];
-	struct sfs_itable *t = &fs->itable;
+	if (m->in_upper)
+		return false;
+	m->index_hit = true;
+	return true;
+}
 
-	pthread_mutex_lock(&fs->itable_lock);
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		for (struct sfs_node *a = t->buckets[i]; a; a = a->hnext) {
-			fuse_ino_t *v;
+static int parent_times(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
+{
+	_cleanup_free_ char *ppath = NULL;
+	int r;
 
-			if (a == c->n || a->in_upper || a->n_lower == 0 ||
-			    a->lower[0].dev != me->dev || a->lower[0].ino != me->ino)
-				continue;
-			a->index_hit = true;
-			v = realloc(c->aliases, (c->n_aliases + 1) * sizeof(*v));
-			if (!v)
-				continue;
-			c->aliases = v;
-			c->aliases[c->n_aliases++] = sfs_node_ino(fs, a);
-		}
-	}
-	pthread_mutex_unlock(&fs->itable_lock);
+	r = sfs_node_upper_path(n->parent, &ppath);
+	if (r < 0)
+		return r;
+	return neg_errno(fstatat(fs->upper->fd, ppath, st, AT_SYMLINK_NOFOLLOW));
+}
+
+static void restore_parent_times(struct sfs_fs *fs, struct sfs_node *n,
+				 const struct stat *st)
+{
+	_cleanup_free_ char *ppath = NULL;
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+	if (sfs_node_upper_path(n->parent, &ppath) == 0)
+		utimensat(fs->upper->fd, ppath, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 /* Move the finished temporary into place.  tree_lock held (write). */
@@ -268,6 +268,7 @@ static int install(struct copyup_ctx *c)
 	struct sfs_fs *fs = c->fs;
 	struct sfs_node *n = c->n;
 	_cleanup_free_ char *upath = NULL;
+	struct stat pst;
 	int r;
 
 	if (n->unlinked || !n->parent || !n->parent->in_upper)
@@ -276,15 +277,22 @@ static int install(struct copyup_ctx *c)
 	if (r < 0)
 		return r;
 	SFS_TRACE("copy-up %s%s", upath, c->meta_only ? " (metadata)" : "");
+	r = parent_times(fs, n, &pst);
+	if (r < 0)
+		return r;
 	r = neg_errno(renameat(fs->workfd, c->tmp, fs->upper->fd, upath));
 	if (r < 0)
 		return r;
+	/* A copy-up is not a change of the parent directory: keep its times. */
+	restore_parent_times(fs, n, &pst);
 	n->in_upper = true;
 	n->metacopy = c->meta_only;
 	if (!c->meta_only && S_ISREG(c->st.st_mode) && c->st.st_nlink > 1 &&
-	    n->n_lower > 0 && !c->data_from_lower_of_upper) {
+	    n->lower_group && !c->data_from_lower_of_upper) {
 		index_hardlink(c, upath);
-		redirect_aliases(c);
+		/* the other names now show the copy */
+		c->n_aliases = sfs_group_members(fs, n->st_ino, n, &c->aliases,
+						 mark_index_hit, NULL);
 	}
 	return 0;
 }
@@ -387,7 +395,7 @@ static int copyup_from_index(struct sfs_fs *fs, struct sfs_node *n)
 	r = sfs_node_upper_path(n, &upath);
 	if (r < 0)
 		goto out;
-	sfs_index_name(n, name, sizeof(name));
+	sfs_index_name(n->st_ino, name, sizeof(name));
 	SFS_TRACE("copy-up %s (link from index)", upath);
 	r = neg_errno(linkat(fs->indexfd, name, fs->upper->fd, upath, 0));
 	if (r == 0) {
@@ -447,8 +455,6 @@ out:
 	free(c.meta_path);
 out_unlock:
 	pthread_mutex_unlock(&n->copyup_lock);
-	for (size_t i = 0; i < c.n_aliases; i++)
-		fuse_lowlevel_notify_inval_inode(fs->se, c.aliases[i], 0, 0);
-	free(c.aliases);
+	sfs_invalidate_inos(fs, c.aliases, c.n_aliases);
 	return r;
 }

@@ -146,6 +146,7 @@ struct new_entry {
 	dev_t rdev;
 	const char *target; /* symlink */
 	const char *link;   /* hard link: upper path of the existing file */
+	struct sfs_node *link_node; /* ... and its node, which the reply names */
 	int open_flags;     /* create: -1 for none */
 	int ret_fd;
 };
@@ -229,6 +230,45 @@ static int create_in_upper(struct create_ctx *c, struct new_entry *ne)
 	return 0;
 }
 
+/* A hard link is one more name of the same inode: the reply names the
+ * source's node, as the kernel expects.  tree_lock held (write). */
+static int link_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+		      struct sfs_node *n, struct fuse_entry_param *e)
+{
+	struct stat st;
+	int r;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	{
+		struct sfs_node *stale = sfs_itable_find(fs, parent, name);
+
+		if (stale) {
+			sfs_itable_remove(fs, stale);
+			stale->unlinked = true;
+		}
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (n->lower_group) {
+		r = sfs_index_nlink_adjust(fs, n->st_ino, 1, +1);
+		if (r < 0)
+			return r;
+	}
+	r = sfs_node_stat(fs, n, &st);
+	if (r < 0)
+		return r;
+	memset(e, 0, sizeof(*e));
+	e->ino = sfs_node_ino(fs, n);
+	e->generation = n->generation;
+	e->attr = st;
+	e->attr_timeout = sfs_attr_timeout(fs, n, &e->attr);
+	e->entry_timeout = fs->timeout;
+	pthread_mutex_lock(&fs->itable_lock);
+	if (n->nlookup++ == 0)
+		n->refs++;
+	pthread_mutex_unlock(&fs->itable_lock);
+	return 0;
+}
+
 static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     struct new_entry *ne, struct fuse_entry_param *e)
 {
@@ -240,6 +280,8 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ne->ret_fd = -1;
 	if (!fs->upper)
 		return -EROFS;
+	if (sfs_name_reserved(name))
+		return -EINVAL;
 	r = sfs_copyup(fs, c.parent, /* meta_only= */ true);
 	if (r < 0)
 		return r;
@@ -251,7 +293,10 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r < 0)
 		goto out;
 	c.parent->dir_version++;
-	r = sfs_entry_for_new(fs, c.parent, name, e);
+	if (ne->link_node)
+		r = link_entry(fs, c.parent, name, ne->link_node, e);
+	else
+		r = sfs_entry_for_new(fs, c.parent, name, e);
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);
 	create_ctx_done(&c);
@@ -325,20 +370,15 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	f->fd = ne.ret_fd;
 	f->upper = true;
 	f->flags = fi->flags;
-	f->node = sfs_node_from_ino(fs, e.ino);
-	sfs_node_ref(fs, f->node);
+	sfs_file_attach(fs, sfs_node_from_ino(fs, e.ino), f);
 	if (fi->flags & O_DIRECT) {
 		fi->direct_io = 1;
 		fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) | O_DIRECT);
 	}
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 0;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		/* the caller was interrupted: nobody will release this */
-		close(f->fd);
-		sfs_node_unref(fs, f->node);
-		free(f);
-	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		sfs_file_release(fs, f); /* interrupted: nobody will release it */
 }
 
 void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -368,16 +408,24 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	/* TODO: a rename of the source between here and the link makes
 	 * the link fail with ENOENT; the caller may retry. */
 	ne.link = src;
+	ne.link_node = n;
 	ne.mode = n->type;
-	reply_entry_or_err(req, do_create(req, newparent, newname, &ne, &e), &e);
+	r = do_create(req, newparent, newname, &ne, &e);
+	if (r == 0 && n->lower_group) {
+		fuse_ino_t *inos;
+		size_t k = sfs_group_members(fs, n->st_ino, n, &inos, NULL, NULL);
+
+		sfs_invalidate_inos(fs, inos, k);
+	}
+	reply_entry_or_err(req, r, &e);
 }
 
 /* ---------------------------------------------------------------- */
 /* removal */
 
 /* Put a whiteout at path (nothing in the upper layer there yet). */
-static int create_whiteout(struct sfs_fs *fs, const char *ppath, const char *name,
-			   const char *path)
+static int create_whiteout(struct sfs_fs *fs, struct sfs_node *parent, const char *ppath,
+			   const char *name, const char *path)
 {
 	_cleanup_free_ char *whp = NULL;
 	int fd, r;
@@ -388,6 +436,9 @@ static int create_whiteout(struct sfs_fs *fs, const char *ppath, const char *nam
 	r = whname_path(ppath, name, &whp);
 	if (r < 0)
 		return r;
+	/* lookups must probe for ".wh.NAME" in this directory again */
+	if (parent)
+		__atomic_fetch_or(&parent->whfile_present, 1ull, __ATOMIC_RELAXED);
 	fd = openat(fs->upper->fd, whp, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -415,14 +466,15 @@ static int remove_upper(struct sfs_fs *fs, const char *path, bool is_dir)
 
 /* Replace the upper entry at path by a whiteout, atomically when the
  * whiteout is a char device. */
-static int replace_with_whiteout(struct sfs_fs *fs, const char *ppath,
-				 const char *name, const char *path, bool is_dir)
+static int replace_with_whiteout(struct sfs_fs *fs, struct sfs_node *parent,
+				 const char *ppath, const char *name, const char *path,
+				 bool is_dir)
 {
 	char tmp[64];
 	int r;
 
 	if (fs->wh_style == SFS_WHITEOUT_WHNAME) {
-		r = create_whiteout(fs, ppath, name, path);
+		r = create_whiteout(fs, parent, ppath, name, path);
 		if (r < 0)
 			return r;
 		return remove_upper(fs, path, is_dir);
@@ -472,6 +524,8 @@ static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 {
 	_cleanup_free_ char *ppath = NULL, *path = NULL;
 	struct sfs_found f = { 0 };
+	fuse_ino_t *inos = NULL;
+	size_t n_inos = 0;
 	int r;
 
 	if (!fs->upper)
@@ -498,19 +552,25 @@ static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 	r = sfs_path_join(ppath, name, &path);
 	if (r < 0)
 		goto out;
-	if (f.n_lower == 0)
+	if (!sfs_lower_exists(fs, parent, name))
 		r = remove_upper(fs, path, is_dir);
 	else if (f.in_upper)
-		r = replace_with_whiteout(fs, ppath, name, path, is_dir);
+		r = replace_with_whiteout(fs, parent, ppath, name, path, is_dir);
 	else
-		r = create_whiteout(fs, ppath, name, path);
+		r = create_whiteout(fs, parent, ppath, name, path);
 	if (r < 0)
 		goto out;
 	forget_name(fs, parent, name);
 	parent->dir_version++;
+	if (f.lower_group) {
+		/* the other names of a lower inode count one link less */
+		r = sfs_index_nlink_adjust(fs, f.st_ino, f.st.st_nlink, -1);
+		n_inos = sfs_group_members(fs, f.st_ino, NULL, &inos, NULL, NULL);
+	}
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);
 	sfs_lents_free(f.lower, f.n_lower);
+	sfs_invalidate_inos(fs, inos, n_inos);
 	return r;
 }
 
@@ -707,7 +767,7 @@ static int clear_target(struct rename_ctx *c, bool *ret_whiteout_at_new)
 static int rename_plain(struct rename_ctx *c)
 {
 	struct sfs_fs *fs = c->fs;
-	bool src_lower = c->src->n_lower > 0, wh_at_new;
+	bool src_lower = sfs_lower_exists(fs, c->oldparent, c->oldname), wh_at_new;
 	_cleanup_free_ char *whp = NULL;
 	struct stat st;
 	int r;
@@ -735,12 +795,12 @@ static int rename_plain(struct rename_ctx *c)
 			/* the upper filesystem cannot: two steps */
 			r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
 			if (r == 0)
-				r = create_whiteout(fs, c->oppath, c->oldname, c->opath);
+				r = create_whiteout(fs, c->oldparent, c->oppath, c->oldname, c->opath);
 		}
 	} else {
 		r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
 		if (r == 0 && src_lower)
-			r = create_whiteout(fs, c->oppath, c->oldname, c->opath);
+			r = create_whiteout(fs, c->oldparent, c->oppath, c->oldname, c->opath);
 	}
 	if (r < 0)
 		return r;
@@ -758,6 +818,8 @@ static int do_rename(struct rename_ctx *c)
 	int r;
 
 	if (c->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (sfs_name_reserved(c->newname))
 		return -EINVAL;
 	if (!fs->upper)
 		return -EROFS;

@@ -43,7 +43,7 @@ int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	} else if (n->index_hit) {
 		char iname[64];
 
-		sfs_index_name(n, iname, sizeof(iname));
+		sfs_index_name(n->st_ino, iname, sizeof(iname));
 		fd = openat(fs->indexfd, iname, flags);
 		return fd < 0 ? -errno : fd;
 	} else if (n->n_lower > 0) {
@@ -60,6 +60,87 @@ int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	}
 	fd = openat(dfd, path, flags);
 	return fd < 0 ? -errno : fd;
+}
+
+void sfs_file_attach(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f)
+{
+	pthread_mutex_init(&f->lock, NULL);
+	f->node = n;
+	pthread_mutex_lock(&fs->itable_lock);
+	n->refs++;
+	f->fnext = n->files;
+	n->files = f;
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f)
+{
+	struct sfs_node *n = f->node;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	for (struct sfs_file **pp = &n->files; *pp; pp = &(*pp)->fnext) {
+		if (*pp == f) {
+			*pp = f->fnext;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	close(f->fd);
+	for (size_t i = 0; i < f->n_old_fds; i++)
+		close(f->old_fds[i]);
+	free(f->old_fds);
+	pthread_mutex_destroy(&f->lock);
+	sfs_node_unref(fs, n);
+	free(f);
+}
+
+int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
+{
+	int fd = -EBADF;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	for (struct sfs_file *f = n->files; f; f = f->fnext) {
+		if (f->upper) {
+			fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
+			fd = fd < 0 ? -errno : fd;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	return fd;
+}
+
+/*
+ * A handle opened on a lower file before the file was copied up would keep
+ * reading the old data: switch it to the upper file.  The old fd stays open
+ * until release, since a concurrent read may still use it.
+ */
+static int file_fd(struct sfs_fs *fs, struct sfs_file *f)
+{
+	struct sfs_node *n = f->node;
+	int fd;
+
+	if (f->upper || !__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&n->metacopy, __ATOMIC_ACQUIRE))
+		return f->fd;
+	pthread_mutex_lock(&f->lock);
+	if (!f->upper) {
+		int *v = realloc(f->old_fds, (f->n_old_fds + 1) * sizeof(*v));
+
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		fd = v && n->in_upper && !n->metacopy && !n->unlinked ?
+			sfs_open_node(fs, n, O_RDONLY | (f->flags & O_DIRECT)) : -1;
+		pthread_rwlock_unlock(&fs->tree_lock);
+		if (v)
+			f->old_fds = v;
+		if (fd >= 0) {
+			f->old_fds[f->n_old_fds++] = f->fd;
+			f->fd = fd;
+			f->upper = true;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return f->fd;
 }
 
 void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -87,7 +168,7 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	fd = sfs_open_node(fs, n, fi->flags);
-	f->upper = n->in_upper && !(n->metacopy && !wants_write(fi->flags));
+	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (fd < 0) {
 		free(f);
@@ -96,8 +177,7 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	f->fd = fd;
 	f->flags = fi->flags;
-	f->node = n;
-	sfs_node_ref(fs, n);
+	sfs_file_attach(fs, n, f);
 	fi->fh = (uintptr_t)f;
 	if (fi->flags & O_DIRECT) {
 		fi->direct_io = 1;
@@ -105,15 +185,14 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct stat st;
 
 		/* Every change goes through this mount, so the kernel's cache
-		 * stays valid across opens; except for a file with several
-		 * names, which are several FUSE inodes sharing data. */
-		fi->keep_cache = fstat(fd, &st) == 0 && st.st_nlink == 1;
+		 * stays valid across opens; except for an upper file with
+		 * several names, which are several FUSE inodes sharing data
+		 * (lower files never change; a copied-up lower hard link
+		 * invalidates its other names itself, see copyup.c). */
+		fi->keep_cache = !f->upper || (fstat(fd, &st) == 0 && st.st_nlink == 1);
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		close(f->fd);
-		sfs_node_unref(fs, n);
-		free(f);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		sfs_file_release(fs, f);
 }
 
 static struct sfs_file *file_of(struct fuse_file_info *fi)
@@ -121,13 +200,57 @@ static struct sfs_file *file_of(struct fuse_file_info *fi)
 	return (struct sfs_file *)(uintptr_t)fi->fh;
 }
 
+/* O_DIRECT wants aligned memory, which neither splice nor libfuse's
+ * buffers give: go through an aligned bounce buffer. */
+#define SFS_DIO_ALIGN 4096
+
+static void read_direct(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	void *buf = NULL;
+	ssize_t n;
+
+	if (posix_memalign(&buf, SFS_DIO_ALIGN, size ? size : 1) != 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = pread(fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static ssize_t write_direct(int fd, struct fuse_bufvec *in, off_t off)
+{
+	size_t size = fuse_buf_size(in);
+	struct fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+	void *buf = NULL;
+	ssize_t n;
+
+	if (posix_memalign(&buf, SFS_DIO_ALIGN, size ? size : 1) != 0)
+		return -ENOMEM;
+	mem.buf[0].mem = buf;
+	n = fuse_buf_copy(&mem, in, 0);
+	if (n >= 0)
+		n = neg_errno_ssize(pwrite(fd, buf, n, off));
+	free(buf);
+	return n;
+}
+
 void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
+	struct sfs_file *f = file_of(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd = file_fd(sfs_fs_from_req(req), f);
 
+	if (f->flags & O_DIRECT) {
+		read_direct(req, fd, size, off);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -135,11 +258,20 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		      off_t off, struct fuse_file_info *fi)
 {
+	struct sfs_file *f = file_of(fi);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t r;
 
+	if (f->flags & O_DIRECT) {
+		r = write_direct(f->fd, in, off);
+		if (r < 0)
+			fuse_reply_err(req, (int)-r);
+		else
+			fuse_reply_write(req, (size_t)r);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].fd = f->fd;
 	out.buf[0].pos = off;
 	r = fuse_buf_copy(&out, in, 0);
 	if (r < 0)
@@ -157,12 +289,7 @@ void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct sfs_fs *fs = sfs_fs_from_req(req);
-	struct sfs_file *f = file_of(fi);
-
-	close(f->fd);
-	sfs_node_unref(fs, f->node);
-	free(f);
+	sfs_file_release(sfs_fs_from_req(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 

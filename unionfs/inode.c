@@ -15,7 +15,7 @@
  *   - the number comes from the entry's "origin": for a directory the
  *     bottom-most layer it is merged from, for a non-directory its top
  *     layer, or, for a file copied up to the upper layer (marker xattr
- *     <prefix>.stratafs.origin), the lower file it was copied from.  So the
+ *     <prefix>.overlay.sfs.origin), the lower file it was copied from.  So the
  *     number is stable across copy-up and across unmount/mount.
  *   - when every layer is on one device, that number is the layer's own
  *     st_ino.  Otherwise the device is folded into the high bits (as
@@ -38,7 +38,9 @@ int sfs_itable_init(struct sfs_itable *t)
 	t->nbuckets = 4096;
 	t->count = 0;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	return t->buckets ? 0 : -ENOMEM;
+	t->ngroup_buckets = 1024;
+	t->groups = calloc(t->ngroup_buckets, sizeof(*t->groups));
+	return t->buckets && t->groups ? 0 : -ENOMEM;
 }
 
 static size_t bucket_of(const struct sfs_itable *t, const struct sfs_node *parent,
@@ -183,6 +185,7 @@ void sfs_node_unref_locked(struct sfs_fs *fs, struct sfs_node *n)
 			return;
 		parent = n->parent;
 		sfs_itable_remove(fs, n);
+		sfs_group_remove(fs, n);
 		sfs_node_free(n);
 		n = parent;
 	}
@@ -303,4 +306,6 @@ void sfs_itable_destroy(struct sfs_fs *fs)
 	}
 	free(t->buckets);
 	t->buckets = NULL;
+	free(t->groups);
+	t->groups = NULL;
 }

@@ -232,6 +232,7 @@ int sfs_layers_open(struct sfs_fs *fs, char **ret_msg)
 		if (r < 0)
 			return r;
 		probe_upper(fs);
+		atomic_store(&fs->index_nlink_used, sfs_index_probe(fs));
 	}
 	return 0;
 }

@@ -117,7 +117,8 @@ static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
 
 			if (vl > 0 && sfs_opaque_value_is_set(val, vl))
 				m->opaque = true;
-		} else if (is_dir && xattr_is(x, SFS_XATTR_REDIRECT) && !m->redirect) {
+		} else if (xattr_is(x, SFS_XATTR_REDIRECT) && !m->redirect) {
+			/* directories, and metacopy files renamed by the kernel */
 			r = read_value(ppath, x, &m->redirect);
 			if (r < 0 && r != -ENODATA)
 				return r;
@@ -147,6 +148,16 @@ static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
 			m->opaque = true;
 	}
 	return 0;
+}
+
+/* May dir (the node's entry in layer) hold ".wh.NAME" files? */
+static bool whfiles_possible(const struct sfs_node *dir, unsigned layer)
+{
+	uint64_t bit = layer < 64 ? 1ull << layer : 0;
+
+	if (!bit || !dir || !(__atomic_load_n(&dir->whfile_known, __ATOMIC_RELAXED) & bit))
+		return true;
+	return __atomic_load_n(&dir->whfile_present, __ATOMIC_RELAXED) & bit;
 }
 
 /* Does ".wh.NAME" exist in dir of layer? */
@@ -298,7 +309,8 @@ static int lookup_lower(struct lookup_ctx *c, unsigned layer)
 		r = -errno;
 		free(path);
 		if (r == -ENOENT || r == -ENOTDIR) {
-			if (has_whname(fs, layer, dir, name))
+			if ((c->redir_dir || whfiles_possible(c->parent, layer)) &&
+			    has_whname(fs, layer, dir, name))
 				c->stop = true;
 			return 0;
 		}
@@ -331,7 +343,7 @@ static int lookup_upper(struct lookup_ctx *c)
 		r = -errno;
 		if (r != -ENOENT)
 			return r;
-		if (has_whname(fs, 0, dir, c->name))
+		if (whfiles_possible(c->parent, 0) && has_whname(fs, 0, dir, c->name))
 			return -ENOENT;
 		return 0;
 	}
@@ -360,9 +372,37 @@ static int lookup_upper(struct lookup_ctx *c)
 	f->metacopy = m.metacopy;
 	f->copied_up = m.origin || m.metacopy;
 	f->origin_ino = m.origin_ino;
-	/* Only a metacopy file needs what is below: its data. */
+	if (m.metacopy && m.redirect) {
+		r = apply_redirect(c, m.redirect);
+		if (r < 0)
+			return r;
+	} else {
+		free(m.redirect);
+	}
+	/* Only a metacopy file needs what is below: its data.  (Whether
+	 * anything else is below matters only to removals and renames,
+	 * which ask sfs_lower_exists().) */
 	c->stop = !m.metacopy || c->parent->n_lower == 0;
 	return 0;
+}
+
+bool sfs_lower_exists(struct sfs_fs *fs, struct sfs_node *parent, const char *name)
+{
+	for (unsigned i = 0; i < parent->n_lower; i++) {
+		const struct sfs_lent *pl = &parent->lower[i];
+		_cleanup_free_ char *path = NULL;
+		struct stat st;
+
+		if (sfs_path_join(pl->path, name, &path) < 0)
+			return true; /* when in doubt, hide it */
+		if (fstatat(fs->layers[pl->layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return !sfs_is_whiteout_stat(&st);
+		if (errno != ENOENT && errno != ENOTDIR)
+			return true;
+		if (has_whname(fs, pl->layer, pl->path, name))
+			return false;
+	}
+	return false;
 }
 
 static ino_t found_ino(struct sfs_fs *fs, const struct sfs_found *f)
@@ -391,6 +431,8 @@ int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 	memset(ret, 0, sizeof(*ret));
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return -EINVAL;
+	if (sfs_name_reserved(name))
+		return -ENOENT;
 	if (fs->upper && parent->in_upper) {
 		r = lookup_upper(&c);
 		if (r < 0)
@@ -405,25 +447,26 @@ int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 		r = -ENOENT;
 		goto out;
 	}
-	/* A lower hard link whose inode was copied up under another name:
-	 * that copy, in the index, is what this name shows now. */
-	if (!ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode) &&
-	    ret->st.st_nlink > 1 && ret->n_lower > 0) {
-		struct sfs_node tmp = { .lower = ret->lower, .n_lower = ret->n_lower };
-		char iname[64];
-		struct stat ist;
-
-		sfs_index_name(&tmp, iname, sizeof(iname));
-		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
-			ret->index_hit = true;
-			ret->st = ist;
-		}
-	}
 	/* An upper file that says it was copied up but has nothing below
 	 * (the lower changed): it stands alone. */
 	if (ret->metacopy && ret->n_lower == 0)
 		ret->metacopy = false;
 	ret->st_ino = found_ino(fs, ret);
+	if (!S_ISDIR(ret->st.st_mode) && ret->st.st_nlink > 1 &&
+	    ((!ret->in_upper && ret->n_lower > 0) || ret->copied_up))
+		ret->lower_group = true;
+	/* A lower hard link whose inode was copied up under another name:
+	 * that copy, in the index, is what this name shows now. */
+	if (ret->lower_group && !ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode)) {
+		char iname[64];
+		struct stat ist;
+
+		sfs_index_name(ret->st_ino, iname, sizeof(iname));
+		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
+			ret->index_hit = true;
+			ret->st = ist;
+		}
+	}
 	r = 0;
 out:
 	free(c.redir_dir);
@@ -443,7 +486,7 @@ static void fill_entry(struct sfs_fs *fs, struct sfs_node *n, const struct stat 
 	e->ino = sfs_node_ino(fs, n);
 	e->generation = n->generation;
 	e->attr = *st;
-	e->attr_timeout = fs->timeout;
+	e->attr_timeout = sfs_attr_timeout(fs, n, &e->attr);
 	e->entry_timeout = fs->timeout;
 }
 
@@ -475,6 +518,7 @@ static int new_node(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 	n->opaque = f->opaque;
 	n->metacopy = f->metacopy;
 	n->index_hit = f->index_hit;
+	n->lower_group = f->lower_group;
 	n->st_ino = f->st_ino;
 	n->lower = steal_pointer(&f->lower);
 	n->n_lower = f->n_lower;
@@ -491,6 +535,8 @@ static int new_node(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 		return 0;
 	}
 	sfs_itable_insert(fs, n, parent, name);
+	if (n->lower_group)
+		sfs_group_insert(fs, n);
 	n->refs++; /* the caller's temporary reference */
 	pthread_mutex_unlock(&fs->itable_lock);
 	*ret = n;
@@ -502,7 +548,7 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
 {
 	struct sfs_node *n;
 	struct stat st;
-	int r;
+	int r = 0;
 
 	pthread_mutex_lock(&fs->itable_lock);
 	n = sfs_itable_find(fs, parent, name);
@@ -516,12 +562,19 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
 		r = sfs_lookup_name(fs, parent, name, &f);
 		if (r < 0)
 			return r;
+		st = f.st;
 		r = new_node(fs, parent, name, &f, &n);
 		sfs_lents_free(f.lower, f.n_lower);
 		if (r < 0)
 			return r;
+		/* the lookup just stat'ed the top entry: no need to again */
+		if (n->metacopy)
+			r = sfs_node_stat(fs, n, &st);
+		else
+			sfs_stat_fixup(fs, n, &st);
+	} else {
+		r = sfs_node_stat(fs, n, &st);
 	}
-	r = sfs_node_stat(fs, n, &st);
 	if (r < 0) {
 		sfs_node_unref(fs, n);
 		return r;

@@ -217,6 +217,10 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		if (r < 0)
 			goto out_unmount;
 	}
+	/* after the fork: threads do not survive it */
+	r = sfs_notifier_start(fs);
+	if (r < 0)
+		goto out_unmount;
 	if (cfg->singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -230,6 +234,7 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		r = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	sfs_notifier_stop(fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_handlers:

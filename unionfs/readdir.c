@@ -42,9 +42,10 @@ static unsigned char dtype_of(mode_t mode)
 	return IFTODT(mode);
 }
 
-/* Add every entry of one layer's directory to the merge. */
+/* Add every entry of one layer's directory to the merge; *ret_whfiles
+ * tells whether it holds ".wh.NAME" files. */
 static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
-		      const char *path)
+		      const char *path, bool *ret_whfiles)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
@@ -70,6 +71,7 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 			continue;
 		target = sfs_whiteout_target(name);
 		if (target) {
+			*ret_whfiles = true;
 			r = sfs_dirmerge_add(m, layer, target, DT_UNKNOWN, 0, SFS_DE_WHITEOUT);
 			if (r < 0)
 				return r;
@@ -91,10 +93,24 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 	return errno ? -errno : 0;
 }
 
+/* Remember what a listing showed about ".wh.NAME" files (lookup.c). */
+static void note_whfiles(struct sfs_node *n, unsigned layer, bool present)
+{
+	uint64_t bit;
+
+	if (layer >= 64)
+		return;
+	bit = 1ull << layer;
+	__atomic_fetch_or(&n->whfile_known, bit, __ATOMIC_RELAXED);
+	if (present)
+		__atomic_fetch_or(&n->whfile_present, bit, __ATOMIC_RELAXED);
+}
+
 /* Merge the layers of directory n.  tree_lock held. */
 static int merge_dir(struct sfs_fs *fs, struct sfs_node *n, struct sfs_dirmerge **ret)
 {
 	_cleanup_(sfs_dirmerge_freep) struct sfs_dirmerge *m = sfs_dirmerge_new();
+	bool whfiles;
 	int r;
 
 	if (!m)
@@ -105,14 +121,18 @@ static int merge_dir(struct sfs_fs *fs, struct sfs_node *n, struct sfs_dirmerge 
 		r = sfs_node_upper_path(n, &upath);
 		if (r < 0)
 			return r;
-		r = read_layer(fs, m, 0, upath);
+		whfiles = false;
+		r = read_layer(fs, m, 0, upath, &whfiles);
 		if (r < 0)
 			return r;
+		note_whfiles(n, 0, whfiles);
 	}
 	for (unsigned i = 0; i < n->n_lower; i++) {
-		r = read_layer(fs, m, n->lower[i].layer, n->lower[i].path);
+		whfiles = false;
+		r = read_layer(fs, m, n->lower[i].layer, n->lower[i].path, &whfiles);
 		if (r < 0)
 			return r;
+		note_whfiles(n, n->lower[i].layer, whfiles);
 	}
 	sfs_dirmerge_finish(m);
 	*ret = steal_pointer(&m);
@@ -175,12 +195,9 @@ void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_init(&h->lock, NULL);
 	h->node = sfs_node_from_ino(fs, ino);
 	sfs_node_ref(fs, h->node);
-	r = snapshot(fs, h);
-	if (r < 0) {
-		dirhandle_free(fs, h);
-		sfs_reply_err(req, r);
-		return;
-	}
+	/* The snapshot is taken by the first readdir: with cache_readdir the
+	 * kernel often answers from its cache and never asks. */
+	(void)r;
 	fi->fh = (uintptr_t)h;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
@@ -236,7 +253,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (off == 0 && h->version != h->node->dir_version)
+	if (!h->m || (off == 0 && h->version != h->node->dir_version))
 		r = snapshot(fs, h);
 	if (r < 0)
 		goto out;

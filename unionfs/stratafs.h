@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -65,6 +66,8 @@ struct sfs_node {
 	uint64_t nlookup;        /* kernel references (lookup counts) */
 	unsigned refs;           /* nlookup>0 + children in table + handles */
 	bool hashed;
+	struct sfs_node *gnext;  /* link-group chain keyed by st_ino (index.c) */
+	bool in_group;
 
 	/* protected by fs->tree_lock */
 	struct sfs_node *parent;
@@ -73,10 +76,16 @@ struct sfs_node {
 	bool opaque;      /* directory: lower layers are not merged */
 	bool metacopy;    /* upper holds metadata only; data in lower[0] */
 	bool unlinked;    /* removed from the namespace, kept for open fds */
-	bool index_hit;   /* data is the hard-link index copy (see copyup.c) */
+	bool index_hit;   /* data is the hard-link index copy (index.c) */
+	bool lower_group; /* one name of a lower inode with several names */
 	unsigned n_lower;
 	struct sfs_lent *lower; /* top-most first */
 	uint64_t dir_version;   /* bumped when the directory's content changes */
+	/* Directory: which layers' listings were read (bit = layer index),
+	 * and which of those hold ".wh.NAME" files.  Lookups skip the
+	 * ".wh.NAME" probe in a layer known to hold none. */
+	uint64_t whfile_known;
+	uint64_t whfile_present;
 
 	/* fixed after creation */
 	mode_t type;      /* S_IFMT bits */
@@ -84,12 +93,17 @@ struct sfs_node {
 	uint64_t generation;
 
 	pthread_mutex_t copyup_lock;
+
+	/* protected by fs->itable_lock */
+	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
 };
 
 struct sfs_itable {
 	struct sfs_node **buckets;
 	size_t nbuckets;
 	size_t count;
+	struct sfs_node **groups; /* link-group members by st_ino (index.c) */
+	size_t ngroup_buckets;
 };
 
 int sfs_itable_init(struct sfs_itable *t);
@@ -149,6 +163,7 @@ struct sfs_found {
 	bool copied_up;    /* upper non-dir carries an origin marker */
 	ino_t origin_ino;  /* inode number recorded in that marker */
 	bool index_hit;    /* a copy of this lower hard link is in the index */
+	bool lower_group;  /* a name of a lower inode with several names */
 	unsigned n_lower;
 	struct sfs_lent *lower; /* owned */
 	ino_t st_ino;      /* reported inode number */
@@ -172,6 +187,19 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
  * lookup reference.  tree_lock held (write). */
 int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
 		      struct fuse_entry_param *e);
+
+/*
+ * Does name exist in a lower layer under parent (before any whiteout)?
+ * Decides whether removing or moving it away needs a whiteout.  When in
+ * doubt (an I/O error), true.  tree_lock held.
+ */
+bool sfs_lower_exists(struct sfs_fs *fs, struct sfs_node *parent, const char *name);
+
+/* Names reserved for markers (".wh.*") cannot be looked up or created. */
+static inline bool sfs_name_reserved(const char *name)
+{
+	return strncmp(name, SFS_WH_PREFIX, SFS_WH_PREFIX_LEN) == 0;
+}
 
 void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 
@@ -205,8 +233,6 @@ void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
  */
 int sfs_copyup(struct sfs_fs *fs, struct sfs_node *n, bool meta_only);
 
-/* Name of the index entry of n's lower file ("<dev>-<ino>", hex). */
-void sfs_index_name(const struct sfs_node *n, char *buf, size_t size);
 
 /* Unique temporary name in the work directory. */
 void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
@@ -241,14 +267,57 @@ int sfs_prepare_create(struct sfs_fs *fs, struct sfs_node *parent,
 		       const char *name, char **ret_parent_path, bool *ret_over_whiteout);
 
 /* ------------------------------------------------------------------ */
+/* index.c */
+
+/* Name of the index entry of a link group (its reported inode number). */
+void sfs_index_name(ino_t ino, char *buf, size_t size);
+/* The group's link count as the mount shows it; -ENOENT: not recorded. */
+int sfs_index_nlink_get(struct sfs_fs *fs, ino_t ino, nlink_t *ret);
+int sfs_index_nlink_set(struct sfs_fs *fs, ino_t ino, nlink_t value);
+/* Add delta to the recorded count, starting from current if none. */
+int sfs_index_nlink_adjust(struct sfs_fs *fs, ino_t ino, nlink_t current, int delta);
+/* Does the index hold any link counts (at mount)? */
+bool sfs_index_probe(struct sfs_fs *fs);
+/* Group membership table: itable_lock held. */
+void sfs_group_insert(struct sfs_fs *fs, struct sfs_node *n);
+void sfs_group_remove(struct sfs_fs *fs, struct sfs_node *n);
+/*
+ * FUSE inode numbers of the hashed members of group ino but except for
+ * which fn (if given; called with itable_lock held) returns true.  *ret is
+ * malloc'd.  Takes itable_lock.
+ */
+size_t sfs_group_members(struct sfs_fs *fs, ino_t ino, struct sfs_node *except,
+			 fuse_ino_t **ret,
+			 bool (*fn)(struct sfs_node *member, void *payload), void *payload);
+/* ------------------------------------------------------------------ */
+/* notify.c */
+
+struct sfs_notifier;
+int sfs_notifier_start(struct sfs_fs *fs);
+void sfs_notifier_stop(struct sfs_fs *fs);
+/* Queue dropping the kernel's caches of these inodes; free(inos). */
+void sfs_invalidate_inos(struct sfs_fs *fs, fuse_ino_t *inos, size_t n);
+
+/* ------------------------------------------------------------------ */
 /* file.c */
 
 struct sfs_file {
-	int fd;
-	bool upper;     /* fd is on the upper layer */
-	int flags;      /* open flags */
-	struct sfs_node *node; /* referenced */
+	_Atomic int fd;  /* may be swapped for the upper file after copy-up */
+	bool upper;      /* fd is on the upper layer */
+	int flags;       /* open flags */
+	struct sfs_node *node;   /* referenced */
+	struct sfs_file *fnext;  /* node->files chain, itable_lock */
+	pthread_mutex_t lock;    /* serializes the swap below */
+	int *old_fds;            /* replaced fds, closed at release */
+	size_t n_old_fds;
 };
+
+/* Register a new handle of n (takes a reference on n). */
+void sfs_file_attach(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f);
+/* Unregister, close and free a handle. */
+void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f);
+/* A duplicate of an fd on n's upper file from its open handles, or -EBADF. */
+int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n);
 
 /* Open the node's data with flags (tree_lock held, node copied up for
  * writing by the caller).  Returns an fd. */
@@ -301,7 +370,7 @@ void sfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* Overlay xattr name with this mount's prefix ("trusted.overlay.opaque"). */
 const char *sfs_ovl_xattr(const struct sfs_fs *fs, const char *suffix);
-/* Our own marker name ("trusted.stratafs.origin"). */
+/* Our own marker name ("trusted.overlay.sfs.origin"). */
 const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix);
 
 /* "/proc/self/fd/<layerfd>/<path>" for path-based xattr calls. */
@@ -342,11 +411,13 @@ struct sfs_fs {
 	bool metacopy;
 	double timeout;        /* entry and attribute timeout, seconds */
 
-	struct fuse_session *se;        /* for cache invalidations */
+	struct fuse_session *se;
+	struct sfs_notifier *notifier;  /* cache invalidations (notify.c) */
 	struct sfs_node *root;
 	pthread_rwlock_t tree_lock;
 	pthread_mutex_t itable_lock;
 	struct sfs_itable itable;
+	atomic_bool index_nlink_used;   /* link counts recorded in the index */
 	atomic_uint_fast64_t tmp_counter;
 	atomic_uint_fast64_t generation;
 };
@@ -364,6 +435,19 @@ static inline fuse_ino_t sfs_node_ino(struct sfs_fs *fs, struct sfs_node *n)
 static inline bool sfs_is_dir(const struct sfs_node *n)
 {
 	return S_ISDIR(n->type);
+}
+
+/*
+ * How long the kernel may cache n's attributes.  An upper file with several
+ * names is several FUSE inodes sharing one file: a change through one name
+ * cannot be seen in the cache of another, so its attributes are not cached.
+ */
+static inline double sfs_attr_timeout(const struct sfs_fs *fs, const struct sfs_node *n,
+				      const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1 && (n->in_upper || n->index_hit))
+		return 0;
+	return fs->timeout;
 }
 
 /* Reply with -r if r < 0, else 0. */

@@ -13,6 +13,7 @@
  * permits mknod and trusted xattrs, otherwise ".wh.NAME" and user.overlay.*.
  * Markers are never visible through the mount; all overlay-private xattr
  * names are hidden from listxattr and refused by setxattr.
+ * stratafs's own marker, <prefix>.overlay.sfs.origin, is one of them.
  */
 #include <errno.h>
 #include <string.h>
@@ -53,7 +54,7 @@ bool sfs_xattr_is_private(const char *name)
 {
 	static const char *const private_prefixes[] = {
 		SFS_XATTR_TRUSTED_PREFIX, SFS_XATTR_USER_PREFIX,
-		SFS_XATTR_OWN_TRUSTED_PREFIX, SFS_XATTR_OWN_USER_PREFIX,
+		"trusted.stratafs.", "user.stratafs.",
 		"user.fuseoverlayfs.", "trusted.fuseoverlayfs.",
 		"security.fuseoverlayfs.", "user.containers.override_stat",
 	};

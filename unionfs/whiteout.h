@@ -29,10 +29,12 @@ enum sfs_whiteout_style {
 #define SFS_XATTR_REDIRECT "redirect"
 #define SFS_XATTR_METACOPY "metacopy"
 #define SFS_XATTR_ORIGIN "origin"
-/* Our own marker: "this upper non-directory was copied up from the entry
- * below it"; used to keep st_ino stable across copy-up and remount. */
-#define SFS_XATTR_OWN_TRUSTED_PREFIX "trusted.stratafs."
-#define SFS_XATTR_OWN_USER_PREFIX "user.stratafs."
+/* Our own marker: "this upper non-directory was copied up; it reports this
+ * inode number"; keeps st_ino stable across copy-up, rename and remount.
+ * It lives under the overlay prefix so that kernel overlayfs hides it too
+ * and drops it when it copies a file up itself. */
+#define SFS_XATTR_OWN_TRUSTED_PREFIX "trusted.overlay.sfs."
+#define SFS_XATTR_OWN_USER_PREFIX "user.overlay.sfs."
 #define SFS_XATTR_OWN_ORIGIN "origin"
 
 /* True for a stat result that is a kernel-format whiteout (char 0/0). */

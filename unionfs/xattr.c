@@ -36,7 +36,7 @@ const char *sfs_ovl_xattr(const struct sfs_fs *fs, const char *suffix)
 const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix)
 {
 	assert(strcmp(suffix, SFS_XATTR_OWN_ORIGIN) == 0);
-	return fs->trusted_xattrs ? "trusted.stratafs.origin" : "user.stratafs.origin";
+	return fs->trusted_xattrs ? "trusted.overlay.sfs.origin" : "user.overlay.sfs.origin";
 }
 
 /* /proc path of the node's top entry.  tree_lock held. */
@@ -54,7 +54,7 @@ static int top_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t siz
 	if (n->index_hit) {
 		char iname[64];
 
-		sfs_index_name(n, iname, sizeof(iname));
+		sfs_index_name(n->st_ino, iname, sizeof(iname));
 		return snprintf(buf, size, "/proc/self/fd/%d/%s", fs->indexfd, iname) < (int)size ?
 			0 : -ENAMETOOLONG;
 	}

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "stratafs.h"
@@ -63,6 +64,93 @@ gid_t sfs_gid_to_disk(const struct sfs_fs *fs, gid_t gid)
 		return sfs_idmap_apply(cfg->gidmap, cfg->n_gidmap, gid, true);
 	return gid;
 }
+
+/* ------------------------------------------------------------------ */
+/* emulated ownership (xattr_permissions=1|2) */
+
+static const char *override_xattr(const struct sfs_fs *fs)
+{
+	return fs->cfg->xattr_permissions == 1 ? SFS_XATTR_OVERRIDE_SECURITY
+						: SFS_XATTR_OVERRIDE_CONTAINERS;
+}
+
+/* Read the override of the file at path (a /proc path): ours first, then
+ * the names other writers use.  -ENODATA if none. */
+static int override_read(const struct sfs_fs *fs, const char *path, struct sfs_override *o)
+{
+	const char *names[] = { override_xattr(fs), SFS_XATTR_OVERRIDE_CONTAINERS,
+				SFS_XATTR_OVERRIDE_USER, SFS_XATTR_OVERRIDE_SECURITY };
+	char buf[128];
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		ssize_t n = lgetxattr(path, names[i], buf, sizeof(buf));
+
+		if (n > 0)
+			return sfs_override_parse(buf, n, o);
+	}
+	return -ENODATA;
+}
+
+int sfs_override_write(const struct sfs_fs *fs, const char *path,
+		       const struct sfs_override *o)
+{
+	char buf[128];
+	int n;
+
+	n = sfs_override_format(o, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	return sfs_set_marker_xattr(path, override_xattr(fs), buf, n);
+}
+
+static void override_apply(const struct sfs_override *o, struct stat *st)
+{
+	st->st_uid = o->uid;
+	st->st_gid = o->gid;
+	if (o->has_type) {
+		st->st_mode = o->mode;
+		st->st_rdev = o->rdev;
+	} else {
+		st->st_mode = (st->st_mode & S_IFMT) | (o->mode & 07777);
+	}
+}
+
+/* /proc path of n's top entry.  tree_lock held. */
+static int top_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size)
+{
+	_cleanup_free_ char *upath = NULL;
+	int r;
+
+	if (n->in_upper) {
+		r = sfs_node_upper_path(n, &upath);
+		if (r < 0)
+			return r;
+		return sfs_proc_path(fs, 0, upath, buf, size);
+	}
+	if (n->index_hit) {
+		char iname[64];
+
+		sfs_index_name(n->st_ino, iname, sizeof(iname));
+		return snprintf(buf, size, "/proc/self/fd/%d/%s", fs->indexfd, iname) < (int)size ?
+			0 : -ENAMETOOLONG;
+	}
+	if (n->n_lower == 0)
+		return -ESTALE;
+	return sfs_proc_path(fs, n->lower[0].layer, n->lower[0].path, buf, size);
+}
+
+static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
+{
+	char path[PATH_MAX + 64];
+	struct sfs_override o;
+
+	if (!fs->cfg->xattr_permissions || S_ISLNK(st->st_mode))
+		return;
+	if (top_proc_path(fs, n, path, sizeof(path)) == 0 && override_read(fs, path, &o) == 0)
+		override_apply(&o, st);
+}
+
+/* ------------------------------------------------------------------ */
 
 void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 {
@@ -124,16 +212,27 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	if (r < 0)
 		return r == -ENOENT ? -ESTALE : r;
 	sfs_stat_fixup(fs, n, st);
+	apply_node_override(fs, n, st);
 	return 0;
 }
 
 int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
-		    const char *name, const struct stat *parent_st)
+		    const char *name, const struct stat *parent_st, mode_t mode)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	uid_t uid;
 	gid_t gid;
 
+	/* user.* xattrs exist only on regular files and directories */
+	if (fs->cfg->xattr_permissions && (S_ISREG(mode) || S_ISDIR(mode))) {
+		struct sfs_override o = {
+			.uid = ctx->uid, .gid = ctx->gid, .mode = mode & 07777,
+		};
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+		return sfs_override_write(fs, path, &o);
+	}
 	if (!fs->can_chown)
 		return 0;
 	uid = sfs_uid_to_disk(fs, ctx->uid);
@@ -267,6 +366,37 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 	return apply_times(dfd, path, attr, to_set);
 }
 
+/* chown/chmod recorded in the override xattr instead of the file. */
+static int setattr_override(struct sfs_fs *fs, struct sfs_node *n, const char *path,
+			    const struct stat *attr, int to_set)
+{
+	char ppath[PATH_MAX + 64];
+	struct sfs_override o;
+	struct stat st;
+	int r;
+
+	r = sfs_proc_path(fs, 0, path, ppath, sizeof(ppath));
+	if (r < 0)
+		return r;
+	r = sfs_node_stat(fs, n, &st); /* with any override already applied */
+	if (r < 0)
+		return r;
+	o = (struct sfs_override){ .uid = st.st_uid, .gid = st.st_gid,
+				   .mode = st.st_mode, .rdev = st.st_rdev };
+	o.has_type = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+	if (!o.has_type)
+		o.mode &= 07777;
+	if (to_set & FUSE_SET_ATTR_UID)
+		o.uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		o.gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
+	else if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !S_ISDIR(st.st_mode))
+		o.mode &= ~(S_ISUID | S_ISGID); /* chown clears the set-id bits */
+	return sfs_override_write(fs, ppath, &o);
+}
+
 static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
 		      int to_set, struct fuse_file_info *fi, struct stat *ret_st)
 {
@@ -290,6 +420,11 @@ static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
 		return r;
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	r = sfs_node_upper_path(n, &path);
+	if (r == 0 && fs->cfg->xattr_permissions &&
+	    (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE))) {
+		r = setattr_override(fs, n, path, attr, to_set);
+		to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE);
+	}
 	if (r == 0)
 		r = setattr_path(fs, n, path, attr, to_set);
 	if (r == 0)

@@ -128,7 +128,7 @@ static int make_opaque(struct sfs_fs *fs, int dirfd, const char *name)
 	int fd, r;
 
 	snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", dirfd, name);
-	r = neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1, 0));
+	r = sfs_set_marker_xattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1);
 	if (r != -ENOTSUP && r != -EPERM)
 		return r;
 	/* No xattrs on the upper filesystem: the OCI marker file. */
@@ -149,7 +149,26 @@ struct new_entry {
 	struct sfs_node *link_node; /* ... and its node, which the reply names */
 	int open_flags;     /* create: -1 for none */
 	int ret_fd;
+	bool emulated_dev;  /* a device recorded in the override xattr */
 };
+
+/* mknod; a device the daemon may not create becomes an empty file that
+ * says it is one (xattr_permissions=), as in a rootless container. */
+static int make_node(struct sfs_fs *fs, int dirfd, const char *name, struct new_entry *ne)
+{
+	int fd, r;
+
+	r = neg_errno(mknodat(dirfd, name, ne->mode, ne->rdev));
+	if (r != -EPERM || !fs->cfg->xattr_permissions ||
+	    !(S_ISCHR(ne->mode) || S_ISBLK(ne->mode)))
+		return r;
+	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	ne->emulated_dev = true;
+	return 0;
+}
 
 static int make_at(struct create_ctx *c, int dirfd, const char *name,
 		   struct new_entry *ne)
@@ -170,10 +189,20 @@ static int make_at(struct create_ctx *c, int dirfd, const char *name,
 					ne->mode & 07777);
 		r = r < 0 ? -errno : 0;
 	} else
-		r = neg_errno(mknodat(dirfd, name, ne->mode, ne->rdev));
+		r = make_node(fs, dirfd, name, ne);
 	if (r < 0)
 		return r;
-	r = sfs_set_creator(fs, c->req, dirfd, name, &c->parent_st);
+	r = sfs_set_creator(fs, c->req, dirfd, name, &c->parent_st, ne->mode);
+	if (r == 0 && ne->emulated_dev) {
+		const struct fuse_ctx *ctx = fuse_req_ctx(c->req);
+		struct sfs_override o = { .uid = ctx->uid, .gid = ctx->gid,
+					  .mode = ne->mode, .rdev = ne->rdev,
+					  .has_type = true };
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+		r = sfs_override_write(fs, path, &o);
+	}
 	if (r < 0)
 		goto undo;
 	if (type == S_IFDIR && (c->over_whiteout || c->whname)) {
@@ -649,12 +678,12 @@ static int fix_moved_dir(struct sfs_fs *fs, struct sfs_node *n, const char *path
 			     n->lower[0].path) < 0)
 			return -ENOMEM;
 		SFS_TRACE("redirect %s -> %s", path, redirect);
-		return neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_REDIRECT),
-					   redirect, strlen(redirect), 0));
+		return sfs_set_marker_xattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_REDIRECT),
+					    redirect, strlen(redirect));
 	}
 	if (n->opaque)
 		return 0;
-	r = neg_errno(lsetxattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1, 0));
+	r = sfs_set_marker_xattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_OPAQUE), "y", 1);
 	if (r == 0)
 		n->opaque = true;
 	return r;

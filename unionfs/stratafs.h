@@ -212,9 +212,13 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
 void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
 uid_t sfs_uid_to_disk(const struct sfs_fs *fs, uid_t uid);
 gid_t sfs_gid_to_disk(const struct sfs_fs *fs, gid_t gid);
-/* Give a freshly created upper entry the caller's ownership. */
+/* Give a freshly created upper entry the caller's ownership (by chown, or
+ * in the override xattr with xattr_permissions=). */
 int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
-		    const char *name, const struct stat *parent_st);
+		    const char *name, const struct stat *parent_st, mode_t mode);
+/* Write an override_stat xattr on the file at path (a /proc path). */
+int sfs_override_write(const struct sfs_fs *fs, const char *path,
+		       const struct sfs_override *o);
 
 void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -388,6 +392,12 @@ bool sfs_log_debug_enabled(void);
 /* Copy size bytes of data from src to dst: FICLONE, then copy_file_range
  * hole by hole (sparse files stay sparse), then read/write. */
 int sfs_copy_data(int src, int dst, off_t size);
+/*
+ * Set an overlay marker xattr on one of the daemon's own upper entries
+ * (path: a /proc path), even when its mode denies the daemon writing.
+ */
+int sfs_set_marker_xattr(const char *path, const char *name, const void *value,
+			 size_t size);
 /* Remove path (a directory tree of markers) under dirfd, recursively. */
 int sfs_rm_rf_at(int dirfd, const char *name);
 

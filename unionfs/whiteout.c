@@ -16,7 +16,10 @@
  * stratafs's own marker, <prefix>.overlay.sfs.origin, is one of them.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "whiteout.h"
 
@@ -68,4 +71,85 @@ bool sfs_xattr_is_private(const char *name)
 bool sfs_opaque_value_is_set(const char *value, size_t len)
 {
 	return len >= 1 && (value[0] == 'y' || value[0] == 'Y');
+}
+
+static const struct {
+	const char *name;
+	mode_t type;
+} override_types[] = {
+	{ "file", S_IFREG }, { "dir", S_IFDIR }, { "symlink", S_IFLNK },
+	{ "pipe", S_IFIFO }, { "socket", S_IFSOCK },
+};
+
+int sfs_override_parse(const char *value, size_t len, struct sfs_override *ret)
+{
+	char buf[128], *type, *end;
+	unsigned long maj, min;
+	struct sfs_override o = { 0 };
+
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	o.uid = strtoul(buf, &end, 10);
+	if (end == buf || *end != ':')
+		return -EINVAL;
+	type = end + 1;
+	o.gid = strtoul(type, &end, 10);
+	if (end == type || *end != ':')
+		return -EINVAL;
+	type = end + 1;
+	o.mode = strtoul(type, &end, 8) & 07777;
+	if (end == type || (*end != ':' && *end != '\0'))
+		return -EINVAL;
+	if (*end == ':') {
+		type = end + 1;
+		o.has_type = true;
+		if (sscanf(type, "block-%lu-%lu", &maj, &min) == 2) {
+			o.mode |= S_IFBLK;
+			o.rdev = makedev(maj, min);
+		} else if (sscanf(type, "char-%lu-%lu", &maj, &min) == 2) {
+			o.mode |= S_IFCHR;
+			o.rdev = makedev(maj, min);
+		} else {
+			size_t i;
+
+			for (i = 0; i < sizeof(override_types) / sizeof(*override_types); i++)
+				if (strcmp(type, override_types[i].name) == 0)
+					break;
+			if (i == sizeof(override_types) / sizeof(*override_types))
+				return -EINVAL;
+			o.mode |= override_types[i].type;
+		}
+	}
+	*ret = o;
+	return 0;
+}
+
+int sfs_override_format(const struct sfs_override *o, char *buf, size_t size)
+{
+	const char *type = NULL;
+	char dev[64];
+	int n;
+
+	if (o->has_type) {
+		switch (o->mode & S_IFMT) {
+		case S_IFBLK:
+		case S_IFCHR:
+			snprintf(dev, sizeof(dev), "%s-%u-%u",
+				 S_ISBLK(o->mode) ? "block" : "char",
+				 major(o->rdev), minor(o->rdev));
+			type = dev;
+			break;
+		default:
+			for (size_t i = 0; i < sizeof(override_types) / sizeof(*override_types); i++)
+				if (override_types[i].type == (o->mode & S_IFMT))
+					type = override_types[i].name;
+		}
+	}
+	if (type)
+		n = snprintf(buf, size, "%u:%u:0%o:%s", o->uid, o->gid, o->mode & 07777, type);
+	else
+		n = snprintf(buf, size, "%u:%u:0%o", o->uid, o->gid, o->mode & 07777);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : n;
 }

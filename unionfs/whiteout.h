@@ -62,4 +62,25 @@ bool sfs_xattr_is_private(const char *name);
 /* An opaque xattr value means "opaque" ("y"); anything else does not. */
 bool sfs_opaque_value_is_set(const char *value, size_t len);
 
+/*
+ * Emulated ownership (xattr_permissions=, fuse-overlayfs and
+ * containers/storage): "uid:gid:0mode[:type]", type one of file, dir,
+ * symlink, pipe, socket, block-MAJOR-MINOR, char-MAJOR-MINOR.
+ */
+#define SFS_XATTR_OVERRIDE_SECURITY "security.fuseoverlayfs.override_stat"
+#define SFS_XATTR_OVERRIDE_USER "user.fuseoverlayfs.override_stat"
+#define SFS_XATTR_OVERRIDE_CONTAINERS "user.containers.override_stat"
+
+struct sfs_override {
+	unsigned uid, gid;
+	mode_t mode;      /* permission bits, and type bits when has_type */
+	dev_t rdev;
+	bool has_type;
+};
+
+/* Parse a value (len bytes, not NUL-terminated).  -EINVAL if malformed. */
+int sfs_override_parse(const char *value, size_t len, struct sfs_override *ret);
+/* Format o into buf; returns the length, or -ENAMETOOLONG. */
+int sfs_override_format(const struct sfs_override *o, char *buf, size_t size);
+
 #endif /* SFS_WHITEOUT_H */

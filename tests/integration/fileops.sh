@@ -1,0 +1,370 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Every operation a program does on a local file system, through the mount,
+# checked in the merged view and in the upper layer.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+_mount_one_lower() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/lower" lower-content
+        mk_dir "$L1/ldir"
+        sfs_mount "$L1"
+}
+
+test_create_file() {
+        _mount_one_lower
+        echo hello >"$MNT/new"
+        assert_file_content "$MNT/new" hello
+        assert_file_content "$UPPER/new" hello
+        assert_errno EEXIST creat "$MNT/new"
+        assert_errno EEXIST creat "$MNT/lower"
+}
+
+test_create_in_lower_dir() {
+        _mount_one_lower
+        echo x >"$MNT/ldir/f"
+        assert_file_content "$UPPER/ldir/f" x
+        assert_type "$UPPER/ldir" d
+}
+
+test_create_mode_respects_umask() {
+        _mount_one_lower
+        (umask 027 && echo x >"$MNT/masked" && mkdir "$MNT/maskeddir")
+        assert_mode "$MNT/masked" 0640
+        assert_mode "$UPPER/masked" 0640
+        assert_mode "$UPPER/maskeddir" 0750
+}
+
+test_create_owner_is_caller() {
+        need_root
+        _mount_one_lower
+        setpriv --reuid=2345 --regid=2346 --clear-groups touch "$MNT/ldir/owned" 2>/dev/null ||
+                {
+                        chmod 0777 "$MNT/ldir"
+                        setpriv --reuid=2345 --regid=2346 --clear-groups touch "$MNT/ldir/owned"
+                }
+        assert_owner "$MNT/ldir/owned" 2345:2346
+        assert_owner "$UPPER/ldir/owned" 2345:2346
+}
+
+test_mkdir() {
+        _mount_one_lower
+        mkdir -m 0750 "$MNT/d"
+        mkdir -p "$MNT/ldir/a/b/c"
+        assert_type "$MNT/d" d
+        assert_mode "$UPPER/d" 0750
+        assert_type "$UPPER/ldir/a/b/c" d
+        assert_errno EEXIST mkdir "$MNT/ldir"
+        assert_errno EEXIST mkdir "$MNT/lower"
+}
+
+test_mknod_fifo() {
+        _mount_one_lower
+        mkfifo "$MNT/fifo"
+        assert_type "$MNT/fifo" p
+        assert_type "$UPPER/fifo" p
+        (echo through-fifo >"$MNT/fifo" &)
+        assert_eq through-fifo "$(timeout 10 cat "$MNT/fifo")" "data through the fifo"
+}
+
+test_mknod_socket() {
+        _mount_one_lower
+        "$PYTHON" -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
+        assert_type "$MNT/sock" s
+        assert_type "$UPPER/sock" s
+}
+
+test_mknod_char_device() {
+        need_root
+        _mount_one_lower
+        mknod "$MNT/null" c 1 3
+        assert_type "$MNT/null" c
+        assert_eq 1:3 "$(stat -c '%t:%T' "$MNT/null")" "rdev of the device"
+        assert_eq 1:3 "$(stat -c '%t:%T' "$UPPER/null")" "rdev of the device in upper"
+        echo discarded >"$MNT/null" # the mount honours device files (dev)
+        assert_eq "" "$(head -c 10 "$MNT/null")" "read from the null device"
+}
+
+test_symlink_and_readlink() {
+        _mount_one_lower
+        ln -s lower "$MNT/rel"
+        ln -s /nonexistent/target "$MNT/dangling"
+        assert_eq lower "$(readlink "$MNT/rel")" "readlink"
+        assert_file_content "$MNT/rel" lower-content
+        assert_eq /nonexistent/target "$(readlink "$MNT/dangling")" "readlink of a dangling link"
+        assert_type "$UPPER/rel" l
+        assert_eq lower "$(readlink "$UPPER/rel")" "link in upper"
+}
+
+test_readlink_of_lower_symlink() {
+        L1=$(mk_layer l1)
+        mk_symlink "$L1/l" "../some/where"
+        sfs_mount "$L1"
+        assert_eq ../some/where "$(readlink "$MNT/l")" "readlink of a lower symlink"
+        assert_enoent "$UPPER/l"
+}
+
+test_hard_link_of_upper_file() {
+        _mount_one_lower
+        echo x >"$MNT/a"
+        ln "$MNT/a" "$MNT/b"
+        assert_eq 2 "$(stat -c %h "$MNT/a")" "st_nlink"
+        assert_eq "$(stat -c %i "$MNT/a")" "$(stat -c %i "$MNT/b")" "st_ino of both names"
+        assert_eq "$(stat -c %i "$UPPER/a")" "$(stat -c %i "$UPPER/b")" "upper inode of both names"
+        echo y >>"$MNT/b"
+        assert_file_content "$MNT/a" "x
+y"
+}
+
+test_hard_link_names_share_data_and_attrs() {
+        _mount_one_lower
+        head -c 50 /dev/zero | tr '\0' 'z' >"$MNT/a"
+        ln "$MNT/a" "$MNT/b"
+        stat "$MNT/a" "$MNT/b" >/dev/null # both names looked up (and cached) before the changes
+        truncate -s 1 "$MNT/a"
+        assert_eq 1 "$(stat -c %s "$MNT/b")" "size of b after truncating a"
+        echo hello >"$MNT/b"
+        assert_eq 6 "$(stat -c %s "$MNT/a")" "size of a after writing b"
+        assert_file_content "$MNT/a" hello
+        chmod 0600 "$MNT/b"
+        assert_mode "$MNT/a" 0600
+        assert_file_content "$UPPER/a" hello
+        assert_eq "$(stat -c %i "$UPPER/a")" "$(stat -c %i "$UPPER/b")" "upper inode of both names"
+}
+
+test_hard_link_of_lower_file() {
+        _mount_one_lower
+        ln "$MNT/lower" "$MNT/ldir/link"
+        assert_file_content "$MNT/ldir/link" lower-content
+        assert_eq 2 "$(stat -c %h "$MNT/lower")" "st_nlink after link"
+        assert_eq "$(stat -c %i "$MNT/lower")" "$(stat -c %i "$MNT/ldir/link")" "st_ino of both names"
+        echo more >>"$MNT/ldir/link"
+        assert_file_content "$MNT/lower" "lower-contentmore"
+        assert_exists "$UPPER/ldir/link"
+}
+
+test_unlink_and_rmdir() {
+        _mount_one_lower
+        echo x >"$MNT/f"
+        mkdir "$MNT/d"
+        rm "$MNT/f"
+        rmdir "$MNT/d"
+        assert_enoent "$MNT/f" "$MNT/d" "$UPPER/f" "$UPPER/d"
+        assert_errno ENOTDIR rmdir "$MNT/lower"
+        assert_errno EISDIR unlink "$MNT/ldir"
+}
+
+test_truncate() {
+        _mount_one_lower
+        truncate -s 5 "$MNT/lower"
+        assert_file_content "$MNT/lower" lower
+        assert_file_content "$UPPER/lower" lower
+        truncate -s 10000 "$MNT/lower"
+        assert_eq 10000 "$(stat -c %s "$MNT/lower")" "size after extending"
+        assert_eq 10000 "$(stat -c %s "$UPPER/lower")" "upper size after extending"
+        truncate -s 0 "$MNT/lower"
+        assert_eq 0 "$(stat -c %s "$UPPER/lower")" "upper size after truncate to 0"
+}
+
+test_utimens() {
+        _mount_one_lower
+        echo x >"$MNT/f"
+        touch -m -d @1000000000.5 "$MNT/f"
+        touch -a -d @900000000.25 "$MNT/f"
+        assert_mtime "$MNT/f" 1000000000500000000
+        assert_mtime "$UPPER/f" 1000000000500000000
+        assert_eq 900000000250000000 "$("$PYTHON" -c 'import os,sys; print(os.stat(sys.argv[1]).st_atime_ns)' "$MNT/f")" "atime (ns)"
+        touch -h -d @5 "$MNT/ldir"
+        assert_mtime "$UPPER/ldir" 5000000000
+}
+
+test_mtime_updates_on_write() {
+        _mount_one_lower
+        echo x >"$MNT/f"
+        touch -d @1000 "$MNT/f"
+        echo y >>"$MNT/f"
+        local m
+        m=$(stat -c %Y "$MNT/f")
+        ((m > 1000)) || fail "mtime not updated by a write ($m)"
+}
+
+test_chmod() {
+        _mount_one_lower
+        chmod 0751 "$MNT/lower"
+        chmod 0700 "$MNT/ldir"
+        assert_mode "$MNT/lower" 0751
+        assert_mode "$UPPER/lower" 0751
+        assert_mode "$UPPER/ldir" 0700
+        chmod u+s,g+s "$MNT/lower"
+        assert_mode "$UPPER/lower" 6751
+}
+
+test_chown() {
+        need_root
+        _mount_one_lower
+        chown 3000:3001 "$MNT/lower"
+        chown -h 3002:3003 "$MNT/ldir"
+        ln -s lower "$MNT/sl"
+        chown -h 3004:3005 "$MNT/sl"
+        assert_owner "$MNT/lower" 3000:3001
+        assert_owner "$UPPER/lower" 3000:3001
+        assert_owner "$UPPER/ldir" 3002:3003
+        assert_eq 3004:3005 "$(stat -c %u:%g "$UPPER/sl")" "owner of a symlink (chown -h)"
+}
+
+test_statfs() {
+        _mount_one_lower
+        local m u
+        m=$(stat -f -c '%S %b' "$MNT")
+        u=$(stat -f -c '%S %b' "$UPPER")
+        assert_eq "$u" "$m" "statfs block size and block count of the mount vs the upper layer's fs"
+        df "$MNT" >/dev/null || fail "df on the mount failed"
+        assert_ne 0 "$(stat -f -c %l "$MNT")" "maximum name length"
+}
+
+test_fsync_file_and_dir() {
+        _mount_one_lower
+        fsutil fsync "$MNT/ldir/synced" >&2 || fail "fsync/fdatasync/fsyncdir"
+        assert_file_content "$UPPER/ldir/synced" synced
+}
+
+test_fallocate() {
+        need_cmd fallocate
+        _mount_one_lower
+        fallocate -l 1M "$MNT/fa"
+        assert_eq 1048576 "$(stat -c %s "$MNT/fa")" "size after fallocate"
+        local kib
+        kib=$(du -k "$UPPER/fa" | cut -f1)
+        ((kib >= 1024)) || fail "fallocate did not allocate in upper (${kib} KiB)"
+        head -c 1048576 /dev/urandom >"$MNT/punch"
+        fallocate -p -o 0 -l 524288 "$MNT/punch" || fail "fallocate --punch-hole through the mount"
+        assert_eq 1048576 "$(stat -c %s "$MNT/punch")" "size after punching a hole"
+        assert_eq 0 "$(head -c 524288 "$MNT/punch" | tr -d '\0' | wc -c)" "non-zero bytes in the punched range"
+        kib=$(du -k "$UPPER/punch" | cut -f1)
+        ((kib <= 600)) || fail "punched file still uses ${kib} KiB in upper"
+}
+
+test_copy_file_range() {
+        _mount_one_lower
+        head -c 3000000 /dev/urandom >"$MNT/src"
+        fsutil copy-file-range "$MNT/src" "$MNT/dst" >&2 || fail "copy_file_range within the mount"
+        assert_same_content "$MNT/src" "$MNT/dst"
+        assert_same_content "$UPPER/src" "$UPPER/dst"
+        fsutil copy-file-range "$MNT/lower" "$MNT/ldir/copy" >&2 || fail "copy_file_range from a lower file"
+        assert_file_content "$UPPER/ldir/copy" lower-content
+}
+
+test_seek_data_and_hole() {
+        _mount_one_lower
+        fsutil seek-data "$MNT/sparse" >&2 || fail "SEEK_DATA/SEEK_HOLE through the mount (see above)"
+        assert_eq $((4 << 20)) "$(stat -c %s "$UPPER/sparse")" "size in upper"
+}
+
+test_seek_data_on_lower_file() {
+        L1=$(mk_layer l1)
+        truncate -s 8M "$L1/sparse"
+        printf data | dd of="$L1/sparse" bs=1 seek=$((2 << 20)) conv=notrunc status=none
+        sfs_mount "$L1"
+        local off
+        off=$("$PYTHON" -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); print(os.lseek(fd, 0, os.SEEK_DATA))' "$MNT/sparse")
+        assert_eq $((2 << 20)) "$off" "SEEK_DATA from 0 on a sparse lower file"
+}
+
+test_flock_and_posix_locks() {
+        _mount_one_lower
+        echo lockme >"$MNT/lockfile"
+        fsutil locks "$MNT/lockfile" >&2 || fail "locks (see above)"
+        fsutil locks "$MNT/lower" >&2 || fail "locks on a lower file (see above)"
+}
+
+test_access() {
+        _mount_one_lower
+        echo x >"$MNT/plain"
+        chmod 0644 "$MNT/plain"
+        assert_errno OK access_w "$MNT/plain"
+        test -x "$MNT/plain" && fail "access(X_OK) true for a 0644 file"
+        chmod 0755 "$MNT/plain"
+        test -x "$MNT/plain" || fail "access(X_OK) false for a 0755 file"
+        test -r "$MNT/lower" || fail "access(R_OK) false for a lower file"
+        assert_enoent "$UPPER/lower"
+}
+
+test_access_denied_for_other_user() {
+        need_root
+        ensure_test_user || skip "cannot create user $TEST_USER"
+        L1=$(mk_layer l1)
+        mk_file "$L1/secret" secret 0600
+        mk_file "$L1/public" public 0644
+        sfs_mount "$L1"
+        runuser -u "$TEST_USER" -- cat "$MNT/public" >/dev/null 2>&1 ||
+                fail "$TEST_USER cannot read a 0644 file of a root mount"
+        if runuser -u "$TEST_USER" -- cat "$MNT/secret" >/dev/null 2>&1; then
+                fail "$TEST_USER can read a 0600 root file (default_permissions not in effect)"
+        fi
+        if runuser -u "$TEST_USER" -- touch "$MNT/public" 2>/dev/null; then
+                fail "$TEST_USER can write a 0644 root file"
+        fi
+        assert_enoent "$UPPER/public"
+}
+
+test_odirect_honoured() {
+        _mount_one_lower
+        fsutil odirect "$MNT/direct" "$UPPER/../odirect-probe" >&2 || fail "O_DIRECT (see above)"
+        assert_eq 8192 "$(stat -c %s "$UPPER/direct")" "size in upper"
+}
+
+test_shared_writable_mmap() {
+        _mount_one_lower
+        head -c 65536 /dev/zero >"$MNT/mapped"
+        fsutil mmap-shared "$MNT/mapped" >&2 || fail "shared mmap on an upper file (see above)"
+        assert_eq MMAP! "$(head -c 5 "$UPPER/mapped")" "head of the upper file"
+        sfs_remount
+        assert_eq MMAP! "$(head -c 5 "$MNT/mapped")" "head after remount"
+}
+
+test_shared_writable_mmap_of_lower_file() {
+        L1=$(mk_layer l1)
+        head -c 65536 /dev/zero | tr '\0' 'z' >"$L1/mapped"
+        sfs_mount "$L1"
+        fsutil mmap-shared "$MNT/mapped" >&2 || fail "shared mmap on a lower file (see above)"
+        assert_eq MMAP! "$(head -c 5 "$UPPER/mapped")" "head of the copied-up file"
+        assert_eq zzzzz "$(head -c 5 "$L1/mapped")" "lower file"
+}
+
+test_deleted_open_file_stays_usable() {
+        _mount_one_lower
+        echo "upper file" >"$MNT/open-upper"
+        fsutil deleted-open "$MNT/open-upper" >&2 || fail "deleted upper file through its fd (see above)"
+        assert_enoent "$MNT/open-upper" "$UPPER/open-upper"
+}
+
+test_deleted_open_lower_file_stays_usable() {
+        _mount_one_lower
+        fsutil deleted-open "$MNT/lower" >&2 || fail "deleted lower file through its fd (see above)"
+        assert_enoent "$MNT/lower"
+        assert_whiteout_on_disk "$UPPER/lower"
+        assert_file_content "$L1/lower" lower-content
+}
+
+test_read_only_fd_of_lower_then_write_elsewhere() {
+        _mount_one_lower
+        # an fd opened before a copy-up keeps reading the right data after it
+        exec 7<"$MNT/lower"
+        echo replaced >"$MNT/lower"
+        local got
+        got=$(cat <&7)
+        exec 7<&-
+        [[ $got == lower-content || $got == replaced ]] || fail "read through an fd opened before copy-up: [$got]"
+        assert_file_content "$MNT/lower" replaced
+        assert_file_content "$UPPER/lower" replaced
+}
+
+test_large_file_write_read() {
+        _mount_one_lower
+        head -c $((64 << 20)) /dev/urandom >"$T/big"
+        cp "$T/big" "$MNT/big"
+        assert_same_content "$T/big" "$MNT/big"
+        assert_same_content "$T/big" "$UPPER/big"
+}
+
+run_tests "$@"

@@ -1,0 +1,153 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# readdir of merged directories: content, size, stable offsets (STYLE.md §3.9).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# names 0..N-1 with a prefix, in DIR, created on disk directly
+_mk_many() { # DIR PREFIX FIRST LAST
+        mkdir -p "$1"
+        "$PYTHON" - "$@" <<'EOF'
+import os, sys
+d, prefix, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for i in range(first, last + 1):
+    with open(os.path.join(d, "%s%06d" % (prefix, i)), "w") as f:
+        f.write(str(i))
+EOF
+}
+
+_sorted_names() { fsutil names "$1" | LC_ALL=C sort; }
+
+test_merge_of_layers() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/d/a" l2
+        mk_file "$L2/d/b" l2
+        mk_dir "$L2/d/sub"
+        mk_file "$L1/d/b" l1
+        mk_file "$L1/d/c" l1
+        mk_symlink "$L1/d/l" a
+        mk_file "$UPPER/d/c" upper
+        mk_file "$UPPER/d/e" upper
+        sfs_mount "$L1" "$L2"
+        assert_listing "$MNT/d" "a b c e l sub"
+        assert_eq "a b c e l sub" "$(_sorted_names "$MNT/d" | tr '\n' ' ' | sed 's/ $//')" "readdir names (no duplicates)"
+        assert_file_content "$MNT/d/b" l1
+        assert_file_content "$MNT/d/c" upper
+        assert_listing "$UPPER/d" "c e"
+}
+
+test_dot_and_dotdot_listed_once() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L1/d/a" x
+        mk_file "$L2/d/b" x
+        mk_dir "$UPPER/d"
+        sfs_mount "$L1" "$L2"
+        local got
+        got=$(ls -a "$MNT/d" | tr '\n' ' ')
+        assert_eq ". .. a b " "$got" "ls -a of a dir present in 3 layers"
+}
+
+test_dtype_matches_stat() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_dir "$L1/d"
+        mk_symlink "$L1/l" f
+        mkfifo "$L1/p"
+        sfs_mount "$L1"
+        local got
+        got=$("$PYTHON" -c '
+import os, sys
+for e in sorted(os.scandir(sys.argv[1]), key=lambda e: e.name):
+    t = "d" if e.is_dir(follow_symlinks=False) else "l" if e.is_symlink() else "f" if e.is_file(follow_symlinks=False) else "o"
+    print(e.name + t, end=" ")' "$MNT")
+        assert_eq "dd ff ll po " "$got" "scandir types"
+}
+
+test_250_entries_merged_with_whiteouts() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/big" n 0 199
+        _mk_many "$L1/big" n 150 299
+        local i expected
+        for i in $(seq 0 9); do mk_whiteout "$L1/big/$(printf 'n%06d' "$i")"; done
+        sfs_mount "$L1" "$L2"
+        # delete 10 more and create 5 through the mount
+        for i in $(seq 10 19); do rm "$MNT/big/$(printf 'n%06d' "$i")"; done
+        for i in $(seq 300 304); do echo "$i" >"$MNT/big/$(printf 'n%06d' "$i")"; done
+        expected=$(seq 20 304 | while read -r i; do printf 'n%06d\n' "$i"; done)
+        assert_eq "$expected" "$(_sorted_names "$MNT/big")" "names in a 285-entry merged dir"
+        assert_eq 285 "$(ls -A "$MNT/big" | wc -l)" "ls -A count"
+        assert_whiteout_on_disk "$UPPER/big/n000010"
+        assert_file_content "$UPPER/big/n000300" 300
+}
+
+test_stable_offsets_merged_dir() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/d" lo 0 199
+        _mk_many "$L1/d" mid 0 79
+        _mk_many "$UPPER/d" up 0 39
+        mk_whiteout "$L1/d/lo000005"
+        sfs_mount "$L1" "$L2"
+        fsutil readdir-offsets "$MNT/d" 1 >&2 || fail "readdir offsets not stable (see above)"
+        # the same after the directory was copied up and changed
+        touch "$MNT/d/new1" "$MNT/d/new2"
+        rm "$MNT/d/lo000100"
+        fsutil readdir-offsets "$MNT/d" 2 >&2 || fail "readdir offsets not stable after changes (see above)"
+        assert_whiteout_on_disk "$UPPER/d/lo000100"
+}
+
+test_stable_offsets_after_remount() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/d" lo 0 149
+        _mk_many "$L1/d" hi 0 99
+        sfs_mount "$L1" "$L2"
+        fsutil names "$MNT/d" >"$T/order1"
+        sfs_remount
+        fsutil names "$MNT/d" >"$T/order2"
+        diff -q "$T/order1" "$T/order2" >/dev/null || fail "readdir order of an unchanged dir differs across remount"
+        assert_eq 250 "$(wc -l <"$T/order2")" "entries"
+}
+
+test_100k_entries() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        SFS_CHECK_LOWER=0 # a 100k-file manifest costs more than the test
+        _mk_many "$L2/huge" e 0 59999
+        _mk_many "$L1/huge" e 50000 99999
+        sfs_mount "$L1" "$L2"
+        local n
+        n=$(fsutil names "$MNT/huge" | sort -u | wc -l)
+        assert_eq 100000 "$n" "distinct names in a 100k-entry merged dir"
+        assert_eq 100000 "$(fsutil names "$MNT/huge" | wc -l)" "names returned by readdir (duplicates?)"
+        assert_file_content "$MNT/huge/e099999" 99999
+        assert_file_content "$MNT/huge/e000000" 0
+        touch "$MNT/huge/extra"
+        assert_eq 100001 "$(fsutil names "$MNT/huge" | wc -l)" "names after one create"
+        assert_exists "$UPPER/huge/extra"
+}
+
+test_readdir_sees_changes_after_reopen() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/a" a
+        mk_file "$L1/d/b" b
+        sfs_mount "$L1"
+        assert_listing "$MNT/d" "a b"
+        rm "$MNT/d/a"
+        touch "$MNT/d/c"
+        mkdir "$MNT/d/e"
+        assert_listing "$MNT/d" "b c e"
+        assert_whiteout_on_disk "$UPPER/d/a"
+        assert_type "$UPPER/d/c" f
+        assert_type "$UPPER/d/e" d
+}
+
+test_empty_merged_dir() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_dir "$L1/e"
+        mk_file "$L2/e/gone" x
+        mk_whiteout "$L1/e/gone"
+        sfs_mount "$L1" "$L2"
+        assert_listing "$MNT/e" ""
+        rmdir "$MNT/e" # empty in the merged view: rmdir must succeed
+        assert_enoent "$MNT/e"
+        assert_whiteout_on_disk "$UPPER/e"
+}
+
+run_tests "$@"

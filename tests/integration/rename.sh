@@ -1,0 +1,275 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# rename(2) and renameat2(2) through the mount, including directories that
+# come from lower layers (never EXDEV), checked again after a remount.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+test_rename_lower_file() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a" content-a
+        sfs_mount "$L1"
+        assert_ok rename "$MNT/a" "$MNT/b"
+        assert_enoent "$MNT/a"
+        assert_file_content "$MNT/b" content-a
+        assert_upper_content "$UPPER/b" content-a
+        assert_whiteout_on_disk "$UPPER/a"
+        sfs_remount
+        assert_enoent "$MNT/a"
+        assert_file_content "$MNT/b" content-a
+}
+
+test_rename_upper_file() {
+        L1=$(mk_layer l1)
+        sfs_mount "$L1"
+        echo x >"$MNT/a"
+        assert_ok rename "$MNT/a" "$MNT/b"
+        assert_enoent "$MNT/a" "$UPPER/a"
+        assert_no_whiteout_on_disk "$UPPER/a"
+        assert_upper_content "$UPPER/b" x
+}
+
+test_rename_lower_file_into_lower_dir() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L1/src/f" f
+        mk_file "$L2/dst/sub/other" o
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/src/f" "$MNT/dst/sub/f"
+        assert_file_content "$MNT/dst/sub/f" f
+        assert_file_content "$MNT/dst/sub/other" o
+        assert_enoent "$MNT/src/f"
+        assert_upper_content "$UPPER/dst/sub/f" f
+        assert_whiteout_on_disk "$UPPER/src/f"
+}
+
+test_rename_over_existing_lower_file() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/old" old
+        mk_file "$L1/target" target
+        sfs_mount "$L1"
+        assert_ok rename "$MNT/old" "$MNT/target"
+        assert_file_content "$MNT/target" old
+        assert_enoent "$MNT/old"
+        assert_upper_content "$UPPER/target" old
+        assert_whiteout_on_disk "$UPPER/old"
+        sfs_remount
+        assert_file_content "$MNT/target" old
+        assert_listing "$MNT" "target"
+}
+
+test_rename_noreplace_existing_is_eexist() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a" a
+        mk_file "$L1/b" b
+        sfs_mount "$L1"
+        assert_errno EEXIST rename_noreplace "$MNT/a" "$MNT/b"
+        assert_file_content "$MNT/a" a
+        assert_file_content "$MNT/b" b
+        assert_enoent "$UPPER/b"
+}
+
+test_rename_noreplace_over_whiteout_works() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a" a
+        mk_file "$L1/b" b
+        sfs_mount "$L1"
+        rm "$MNT/b"
+        assert_ok rename_noreplace "$MNT/a" "$MNT/b"
+        assert_file_content "$MNT/b" a
+        assert_enoent "$MNT/a"
+        assert_upper_content "$UPPER/b" a
+}
+
+test_rename_exchange_lower_and_upper() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/lower" from-lower
+        sfs_mount "$L1"
+        echo from-upper >"$MNT/upper"
+        assert_ok rename_exchange "$MNT/lower" "$MNT/upper"
+        assert_file_content "$MNT/lower" from-upper
+        assert_file_content "$MNT/upper" from-lower
+        assert_upper_content "$UPPER/lower" from-upper
+        assert_upper_content "$UPPER/upper" from-lower
+        sfs_remount
+        assert_file_content "$MNT/lower" from-upper
+        assert_file_content "$MNT/upper" from-lower
+}
+
+test_rename_exchange_file_and_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" file
+        mk_file "$L1/d/inner" inner
+        sfs_mount "$L1"
+        assert_ok rename_exchange "$MNT/f" "$MNT/d"
+        assert_file_content "$MNT/d" file
+        assert_file_content "$MNT/f/inner" inner
+        assert_type "$UPPER/d" f
+        assert_type "$UPPER/f" d
+}
+
+test_rename_exchange_missing_is_enoent() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a" a
+        sfs_mount "$L1"
+        assert_errno ENOENT rename_exchange "$MNT/a" "$MNT/nothing"
+        assert_file_content "$MNT/a" a
+}
+
+_mk_dir_in_three_layers() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/d/from-l2" l2
+        mk_file "$L2/d/sub/deep-l2" deep2
+        mk_file "$L2/d/hidden" hidden-by-whiteout
+        mk_file "$L1/d/from-l1" l1
+        mk_file "$L1/d/sub/deep-l1" deep1
+        mk_symlink "$L1/d/link" from-l1
+        mk_whiteout "$L1/d/hidden"
+        mk_file "$UPPER/d/from-upper" up
+}
+
+_assert_renamed_tree() { # DIR
+        assert_listing "$1" "from-l1 from-l2 from-upper link sub"
+        assert_listing "$1/sub" "deep-l1 deep-l2"
+        assert_file_content "$1/from-l2" l2
+        assert_file_content "$1/from-l1" l1
+        assert_file_content "$1/from-upper" up
+        assert_file_content "$1/sub/deep-l2" deep2
+        assert_file_content "$1/sub/deep-l1" deep1
+        assert_file_content "$1/link" l1
+}
+
+test_rename_lower_dir_never_exdev() {
+        _mk_dir_in_three_layers
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d" "$MNT/e"
+        assert_enoent "$MNT/d"
+        _assert_renamed_tree "$MNT/e"
+        assert_type "$UPPER/e" d
+        assert_whiteout_on_disk "$UPPER/d"
+        sfs_remount
+        assert_enoent "$MNT/d"
+        _assert_renamed_tree "$MNT/e"
+}
+
+test_rename_lower_dir_into_other_dir() {
+        _mk_dir_in_three_layers
+        mk_dir "$L2/target/inner"
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d" "$MNT/target/inner/moved"
+        _assert_renamed_tree "$MNT/target/inner/moved"
+        assert_enoent "$MNT/d"
+        assert_type "$UPPER/target/inner/moved" d
+        sfs_remount
+        _assert_renamed_tree "$MNT/target/inner/moved"
+}
+
+test_rename_lower_subdir_of_lower_dir() {
+        _mk_dir_in_three_layers
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d/sub" "$MNT/sub-moved"
+        assert_listing "$MNT/sub-moved" "deep-l1 deep-l2"
+        assert_enoent "$MNT/d/sub"
+        assert_whiteout_on_disk "$UPPER/d/sub"
+        sfs_remount
+        assert_listing "$MNT/sub-moved" "deep-l1 deep-l2"
+        assert_listing "$MNT/d" "from-l1 from-l2 from-upper link"
+}
+
+test_rename_lower_dir_then_recreate_old_name() {
+        _mk_dir_in_three_layers
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d" "$MNT/e"
+        mkdir "$MNT/d"
+        assert_listing "$MNT/d" ""
+        assert_opaque_on_disk "$UPPER/d"
+        sfs_remount
+        assert_listing "$MNT/d" ""
+        _assert_renamed_tree "$MNT/e"
+}
+
+test_rename_lower_dir_twice() {
+        _mk_dir_in_three_layers
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d" "$MNT/e"
+        assert_ok rename "$MNT/e" "$MNT/f"
+        assert_enoent "$MNT/d" "$MNT/e"
+        _assert_renamed_tree "$MNT/f"
+        sfs_remount
+        assert_enoent "$MNT/d" "$MNT/e"
+        _assert_renamed_tree "$MNT/f"
+}
+
+test_rename_lower_dir_then_modify_inside() {
+        _mk_dir_in_three_layers
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/d" "$MNT/e"
+        echo changed >"$MNT/e/from-l2"
+        rm "$MNT/e/from-l1"
+        touch "$MNT/e/sub/new"
+        assert_listing "$MNT/e" "from-l2 from-upper link sub"
+        assert_file_content "$MNT/e/from-l2" changed
+        assert_upper_content "$UPPER/e/from-l2" changed
+        sfs_remount
+        assert_listing "$MNT/e" "from-l2 from-upper link sub"
+        assert_listing "$MNT/e/sub" "deep-l1 deep-l2 new"
+        assert_file_content "$MNT/e/from-l2" changed
+}
+
+test_rename_readonly_lower_dir() {
+        # a 0555 lower dir can be renamed within its parent by its owner (and root)
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/c/ro/f2" f2
+        mk_file "$L1/c/ro/f1" f1
+        chmod 0555 "$L1/c/ro" "$L2/c/ro"
+        sfs_mount "$L1" "$L2"
+        assert_ok rename "$MNT/c/ro" "$MNT/c/renamed"
+        assert_listing "$MNT/c/renamed" "f1 f2"
+        assert_mode "$MNT/c/renamed" 0555
+        assert_enoent "$MNT/c/ro"
+        assert_type "$UPPER/c/renamed" d
+        sfs_remount
+        assert_listing "$MNT/c/renamed" "f1 f2"
+        assert_enoent "$MNT/c/ro"
+}
+
+test_rename_dir_over_empty_lower_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/src/f" f
+        mk_dir "$L1/dst"
+        sfs_mount "$L1"
+        assert_ok rename "$MNT/src" "$MNT/dst"
+        assert_listing "$MNT/dst" "f"
+        assert_enoent "$MNT/src"
+        sfs_remount
+        assert_listing "$MNT/dst" "f"
+        assert_enoent "$MNT/src"
+}
+
+test_rename_dir_over_nonempty_is_enotempty() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/src"
+        mk_file "$L1/dst/f" f
+        sfs_mount "$L1"
+        assert_errno ENOTEMPTY rename "$MNT/src" "$MNT/dst"
+        assert_listing "$MNT/dst" "f"
+}
+
+test_mv_tree_like_apt() {
+        # dpkg/apt: unpack into dir.dpkg-new, rename over the old dir's files
+        L1=$(mk_layer l1)
+        mk_file "$L1/usr/lib/pkg/a" old-a
+        mk_file "$L1/usr/lib/pkg/b" old-b
+        sfs_mount "$L1"
+        mkdir "$MNT/usr/lib/pkg.new"
+        echo new-a >"$MNT/usr/lib/pkg.new/a"
+        assert_ok rename "$MNT/usr/lib/pkg" "$MNT/usr/lib/pkg.old"
+        assert_ok rename "$MNT/usr/lib/pkg.new" "$MNT/usr/lib/pkg"
+        rm -r "$MNT/usr/lib/pkg.old"
+        assert_listing "$MNT/usr/lib" "pkg"
+        assert_listing "$MNT/usr/lib/pkg" "a"
+        assert_file_content "$MNT/usr/lib/pkg/a" new-a
+        sfs_remount
+        assert_listing "$MNT/usr/lib" "pkg"
+        assert_listing "$MNT/usr/lib/pkg" "a"
+}
+
+run_tests "$@"

@@ -1,0 +1,197 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Deleting through the mount: whiteouts and opaque directories written in the
+# kernel format (char 0/0, trusted.overlay.opaque) when permitted (contract 2).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+test_unlink_lower_file_writes_whiteout() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" lower
+        mk_file "$L1/g" kept
+        sfs_mount "$L1"
+        rm "$MNT/f"
+        assert_enoent "$MNT/f"
+        assert_listing "$MNT" "g"
+        assert_whiteout_on_disk "$UPPER/f"
+        assert_enoent "$UPPER/g"
+}
+
+test_unlink_lower_file_in_lower_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a/b/f" lower
+        mk_file "$L1/a/b/g" kept
+        sfs_mount "$L1"
+        rm "$MNT/a/b/f"
+        assert_enoent "$MNT/a/b/f"
+        assert_listing "$MNT/a/b" "g"
+        assert_whiteout_on_disk "$UPPER/a/b/f"
+        assert_not_opaque_on_disk "$UPPER/a/b"
+}
+
+test_unlink_lower_symlink_writes_whiteout() {
+        L1=$(mk_layer l1)
+        mk_symlink "$L1/l" /nonexistent
+        sfs_mount "$L1"
+        rm "$MNT/l"
+        assert_enoent "$MNT/l"
+        assert_whiteout_on_disk "$UPPER/l"
+}
+
+test_unlink_copied_up_file_writes_whiteout() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" lower
+        sfs_mount "$L1"
+        echo changed >"$MNT/f"
+        assert_file_content "$UPPER/f" changed
+        rm "$MNT/f"
+        assert_enoent "$MNT/f"
+        assert_whiteout_on_disk "$UPPER/f"
+}
+
+test_unlink_upper_only_file_leaves_nothing() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount "$L1"
+        echo new >"$MNT/d/new"
+        assert_file_content "$UPPER/d/new" new
+        rm "$MNT/d/new"
+        assert_enoent "$MNT/d/new" "$UPPER/d/new" "$UPPER/d/.wh.new"
+}
+
+test_rmdir_empty_lower_dir_writes_whiteout() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/empty"
+        sfs_mount "$L1"
+        rmdir "$MNT/empty"
+        assert_enoent "$MNT/empty"
+        assert_whiteout_on_disk "$UPPER/empty"
+}
+
+test_rmdir_nonempty_lower_dir_is_enotempty() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/f" x
+        sfs_mount "$L1"
+        assert_errno ENOTEMPTY rmdir "$MNT/d"
+        assert_file_content "$MNT/d/f" x
+}
+
+test_rmdir_after_emptying_lower_dir() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L1/d/a" a
+        mk_file "$L2/d/b" b
+        mk_file "$L2/d/sub/c" c
+        sfs_mount "$L1" "$L2"
+        rm -r "$MNT/d"
+        assert_enoent "$MNT/d"
+        assert_listing "$MNT" ""
+        assert_whiteout_on_disk "$UPPER/d"
+}
+
+test_recreate_deleted_file() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" lower
+        sfs_mount "$L1"
+        rm "$MNT/f"
+        echo new >"$MNT/f"
+        assert_file_content "$MNT/f" new
+        assert_type "$UPPER/f" f
+        assert_file_content "$UPPER/f" new
+        assert_no_whiteout_on_disk "$UPPER/f"
+}
+
+test_delete_then_recreate_at_depth() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/a/b/c/d/e/file" deep-lower
+        mk_file "$L2/a/b/c/d/e/other" other
+        mk_file "$L1/a/b/c/side" side
+        sfs_mount "$L1" "$L2"
+        rm "$MNT/a/b/c/d/e/file"
+        assert_whiteout_on_disk "$UPPER/a/b/c/d/e/file"
+        echo recreated >"$MNT/a/b/c/d/e/file"
+        assert_file_content "$MNT/a/b/c/d/e/file" recreated
+        assert_file_content "$UPPER/a/b/c/d/e/file" recreated
+        assert_file_content "$MNT/a/b/c/d/e/other" other
+        # now the whole subtree, and back with an empty tree
+        rm -r "$MNT/a/b"
+        assert_enoent "$MNT/a/b"
+        mkdir -p "$MNT/a/b/c/d/e"
+        assert_listing "$MNT/a/b" "c"
+        assert_listing "$MNT/a/b/c" "d"
+        assert_listing "$MNT/a/b/c/d/e" ""
+        assert_enoent "$MNT/a/b/c/side" "$MNT/a/b/c/d/e/other"
+        assert_opaque_on_disk "$UPPER/a/b"
+        echo again >"$MNT/a/b/c/d/e/file"
+        assert_file_content "$UPPER/a/b/c/d/e/file" again
+}
+
+test_rmdir_then_mkdir_makes_opaque_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/x" x
+        mk_file "$L1/d/sub/y" y
+        sfs_mount "$L1"
+        rm -r "$MNT/d"
+        mkdir "$MNT/d"
+        assert_listing "$MNT/d" ""
+        assert_opaque_on_disk "$UPPER/d"
+        assert_listing "$UPPER/d" ""
+        touch "$MNT/d/new"
+        assert_listing "$MNT/d" "new"
+}
+
+test_opaque_dir_survives_remount() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/x" x
+        sfs_mount "$L1"
+        rm -r "$MNT/d"
+        mkdir "$MNT/d"
+        echo n >"$MNT/d/n"
+        sfs_remount
+        assert_listing "$MNT/d" "n"
+        assert_opaque_on_disk "$UPPER/d"
+}
+
+test_replace_lower_dir_with_file() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/x/inner" inner
+        sfs_mount "$L1"
+        rm -r "$MNT/x"
+        echo file >"$MNT/x"
+        assert_type "$MNT/x" f
+        assert_file_content "$UPPER/x" file
+}
+
+test_replace_lower_file_with_dir() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L1/x" file
+        mk_file "$L2/x/old" old-dir-content
+        sfs_mount "$L1" "$L2"
+        rm "$MNT/x"
+        mkdir "$MNT/x"
+        assert_listing "$MNT/x" ""
+        assert_type "$UPPER/x" d
+        assert_opaque_on_disk "$UPPER/x"
+}
+
+test_whiteout_survives_remount() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" lower
+        mk_file "$L1/d/g" lower
+        sfs_mount "$L1"
+        rm "$MNT/f" "$MNT/d/g"
+        sfs_remount
+        assert_enoent "$MNT/f" "$MNT/d/g"
+        assert_listing "$MNT" "d"
+        assert_listing "$MNT/d" ""
+}
+
+test_unlink_file_hidden_in_middle_layer() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2) L3=$(mk_layer l3)
+        mk_file "$L3/f" bottom
+        mk_file "$L2/f" middle
+        sfs_mount "$L1" "$L2" "$L3"
+        rm "$MNT/f"
+        assert_enoent "$MNT/f"
+        assert_whiteout_on_disk "$UPPER/f"
+}
+
+run_tests "$@"

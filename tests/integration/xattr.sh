@@ -1,0 +1,187 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Extended attributes through the mount; overlay-private names never shown.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+_list() { # PATH -> sorted xattr names (all namespaces the caller may see)
+        getfattr -h --absolute-names -d -m - "$1" 2>/dev/null | sed -n 's/=.*//p' | grep -v '^#' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+test_set_get_list_remove_on_new_file() {
+        L1=$(mk_layer l1)
+        sfs_mount "$L1"
+        echo x >"$MNT/f"
+        setfattr -n user.a -v 1 "$MNT/f"
+        setfattr -n user.b -v "two words" "$MNT/f"
+        assert_xattr "$MNT/f" user.a 1
+        assert_xattr "$MNT/f" user.b "two words"
+        assert_eq "user.a user.b" "$(_list "$MNT/f")" "listxattr"
+        assert_xattr "$UPPER/f" user.b "two words"
+        setfattr -x user.a "$MNT/f"
+        assert_no_xattr "$MNT/f" user.a
+        assert_no_xattr "$UPPER/f" user.a
+        assert_errno ENODATA getxattr "$MNT/f" user.a
+        assert_errno ENODATA removexattr "$MNT/f" user.a
+}
+
+test_get_lower_xattr_without_copy_up() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.lower yes
+        sfs_mount "$L1"
+        assert_xattr "$MNT/f" user.lower yes
+        assert_eq user.lower "$(_list "$MNT/f")" "listxattr of a lower file"
+        assert_enoent "$UPPER/f"
+}
+
+test_set_xattr_on_lower_file_copies_up() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.kept k
+        sfs_mount "$L1"
+        setfattr -n user.new -v n "$MNT/f"
+        assert_xattr "$MNT/f" user.new n
+        assert_xattr "$MNT/f" user.kept k
+        assert_xattr "$UPPER/f" user.new n
+        assert_xattr "$UPPER/f" user.kept k
+        assert_no_xattr "$L1/f" user.new
+}
+
+test_remove_lower_xattr() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/f" x
+        mk_xattr "$L1/d" user.dirattr d
+        sfs_mount "$L1"
+        setfattr -x user.dirattr "$MNT/d"
+        assert_no_xattr "$MNT/d" user.dirattr
+        assert_no_xattr "$UPPER/d" user.dirattr
+        assert_xattr "$L1/d" user.dirattr d
+}
+
+test_xattr_on_dir_and_symlink() {
+        L1=$(mk_layer l1)
+        sfs_mount "$L1"
+        mkdir "$MNT/d"
+        setfattr -n user.d -v dir "$MNT/d"
+        assert_xattr "$UPPER/d" user.d dir
+        ln -s d "$MNT/l"
+        # user.* xattrs are not permitted on symlinks (kernel rule)
+        assert_errno EPERM setxattr "$MNT/l" user.x v
+}
+
+test_trusted_xattr_as_root() {
+        need_root
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" trusted.app v
+        sfs_mount "$L1"
+        assert_xattr "$MNT/f" trusted.app v
+        setfattr -n trusted.other -v w "$MNT/f"
+        assert_xattr "$UPPER/f" trusted.other w
+}
+
+test_large_xattr_value() {
+        L1=$(mk_layer l1)
+        sfs_mount "$L1"
+        echo x >"$MNT/f"
+        local v
+        v=$(head -c 3000 /dev/zero | tr '\0' 'v')
+        setfattr -n user.big -v "$v" "$MNT/f"
+        assert_xattr "$MNT/f" user.big "$v"
+        assert_xattr "$UPPER/f" user.big "$v"
+}
+
+test_private_names_never_listed() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/o/hidden" h
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.visible 1
+        mk_xattr "$L1/f" user.overlay.origin junk
+        mk_xattr "$L1/f" user.fuseoverlayfs.something junk
+        mk_opaque "$L1/o" user
+        mk_opaque "$L1/o" fuseoverlayfs
+        if ((IS_ROOT)); then
+                mk_xattr "$L1/f" trusted.overlay.origin junk
+                mk_opaque "$L1/o" trusted
+                mk_xattr "$L1/f" trusted.visible 2
+        fi
+        sfs_mount "$L1" "$L2"
+        local want=user.visible
+        ((IS_ROOT)) && want="trusted.visible user.visible"
+        assert_eq "$want" "$(_list "$MNT/f")" "xattrs of a lower file with private names"
+        assert_eq "" "$(_list "$MNT/o")" "xattrs of an opaque lower dir"
+        # files the daemon itself marked: copied up, metacopy, renamed dir, opaque dir
+        chmod 0600 "$MNT/f"
+        mkdir -p "$MNT/dir/sub"
+        mv "$MNT/o" "$MNT/o2" 2>/dev/null || true
+        rm -r "$MNT/dir"
+        mkdir "$MNT/dir"
+        assert_eq "$want" "$(_list "$MNT/f")" "xattrs of a file after metadata copy-up"
+        assert_eq "" "$(_list "$MNT/dir")" "xattrs of a dir made opaque by the daemon"
+        local p
+        for p in "$MNT/f" "$MNT/dir" "$MNT"/o*; do
+                getfattr -h --absolute-names -d -m - "$p" 2>/dev/null | grep -E '^(trusted\.overlay|user\.overlay|user\.fuseoverlayfs)\.' &&
+                        fail "$p: overlay-private xattr visible through the mount"
+        done
+        return 0
+}
+
+test_private_names_not_gettable() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.overlay.redirect /elsewhere
+        sfs_mount "$L1"
+        local got
+        got=$(fsutil try getxattr "$MNT/f" user.overlay.redirect)
+        [[ $got != OK ]] || fail "user.overlay.redirect readable through the mount"
+}
+
+# The daemon's own xattrs in upper must live in the overlay namespace the
+# kernel hides: trusted.overlay.* as root (else kernel overlayfs shows them),
+# user.overlay.* (or fuse-overlayfs's user.fuseoverlayfs.*) unprivileged.
+test_daemon_xattrs_only_in_overlay_namespace() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L2/d/f" f
+        mk_file "$L2/d/sub/g" g
+        mk_file "$L2/big" "$(head -c 100000 /dev/zero | tr '\0' 'b')"
+        mk_file "$L1/d/h" h
+        mk_file "$L1/hl" hl
+        mk_hardlink "$L1/hl" "$L1/hl2"
+        sfs_mount "$L1" "$L2"
+        echo w >>"$MNT/d/f"
+        chmod 0600 "$MNT/big"
+        mv "$MNT/d/sub" "$MNT/sub2" 2>/dev/null || true
+        mv "$MNT/d" "$MNT/d2" 2>/dev/null || true
+        rm -r "$MNT/sub2" 2>/dev/null || true
+        mkdir "$MNT/sub2"
+        echo x >>"$MNT/hl"
+        setfattr -n user.mine -v 1 "$MNT/hl2"
+        sfs_umount
+        local allowed='(trusted\.overlay\.|user\.mine$)'
+        ((IS_ROOT)) || allowed='(user\.overlay\.|user\.fuseoverlayfs\.|user\.mine$)'
+        local bad
+        bad=$(cd "$UPPER" && getfattr -R -h -d -m - . 2>/dev/null | awk '/^# file:/ { f = $3 } /=/ { sub(/=.*/, ""); print f ": " $0 }' |
+                grep -vE ": $allowed" | grep -vE ': (security\.|system\.posix_acl)' | head -n 10 || true)
+        [[ -z $bad ]] || fail "xattrs in upper outside the hidden overlay namespace (visible under kernel overlayfs): $bad"
+}
+
+test_listxattr_size_query() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.aaaa 1
+        mk_xattr "$L1/f" user.overlay.private 1
+        sfs_mount "$L1"
+        # listxattr(path, NULL, 0) must report enough room for the filtered list
+        local got
+        got=$("$PYTHON" -c '
+import ctypes, os, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+p = os.fsencode(sys.argv[1])
+n = libc.llistxattr(p, None, 0)
+buf = ctypes.create_string_buffer(max(n, 1))
+m = libc.llistxattr(p, buf, n)
+print("size-query-too-small" if n < m else "ok", buf.raw[:m].split(b"\0")[:-1])' "$MNT/f")
+        assert_eq "ok [b'user.aaaa']" "$got" "listxattr size query and list"
+}
+
+run_tests "$@"

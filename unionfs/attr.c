@@ -139,15 +139,27 @@ static int top_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_
 	return sfs_proc_path(fs, n->lower[0].layer, n->lower[0].path, buf, size);
 }
 
-static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
+/* fd >= 0: read the override there, else at n's top entry. */
+static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, int fd,
+				 struct stat *st)
 {
 	char path[PATH_MAX + 64];
 	struct sfs_override o;
 
 	if (!fs->cfg->xattr_permissions || S_ISLNK(st->st_mode))
 		return;
-	if (top_proc_path(fs, n, path, sizeof(path)) == 0 && override_read(fs, path, &o) == 0)
+	if (fd >= 0)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	else if (top_proc_path(fs, n, path, sizeof(path)) < 0)
+		return;
+	if (override_read(fs, path, &o) == 0)
 		override_apply(&o, st);
+}
+
+void sfs_stat_finish(struct sfs_fs *fs, struct sfs_node *n, int fd, struct stat *st)
+{
+	sfs_stat_fixup(fs, n, st);
+	apply_node_override(fs, n, fd, st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -180,7 +192,7 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 			return -ESTALE;
 		r = neg_errno(fstat(fd, st));
 		if (r == 0)
-			sfs_stat_fixup(fs, n, st);
+			sfs_stat_finish(fs, n, fd, st);
 		return r;
 	}
 	if (n->in_upper) {
@@ -211,8 +223,7 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	}
 	if (r < 0)
 		return r == -ENOENT ? -ESTALE : r;
-	sfs_stat_fixup(fs, n, st);
-	apply_node_override(fs, n, st);
+	sfs_stat_finish(fs, n, -1, st);
 	return 0;
 }
 
@@ -257,7 +268,7 @@ void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = neg_errno(fstat(f->fd, &st));
 		if (r == 0) {
 			pthread_rwlock_rdlock(&fs->tree_lock);
-			sfs_stat_fixup(fs, n, &st);
+			sfs_stat_finish(fs, n, f->fd, &st);
 			pthread_rwlock_unlock(&fs->tree_lock);
 		}
 	} else {
@@ -328,7 +339,7 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 	r = neg_errno(fstat(fd, ret_st));
 	if (r == 0) {
 		pthread_rwlock_rdlock(&fs->tree_lock);
-		sfs_stat_fixup(fs, n, ret_st);
+		sfs_stat_finish(fs, n, fd, ret_st);
 		pthread_rwlock_unlock(&fs->tree_lock);
 	}
 	return r;
@@ -394,7 +405,14 @@ static int setattr_override(struct sfs_fs *fs, struct sfs_node *n, const char *p
 		o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
 	else if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !S_ISDIR(st.st_mode))
 		o.mode &= ~(S_ISUID | S_ISGID); /* chown clears the set-id bits */
-	return sfs_override_write(fs, ppath, &o);
+	r = sfs_override_write(fs, ppath, &o);
+	if (r < 0 || !(to_set & FUSE_SET_ATTR_MODE) || S_ISLNK(st.st_mode))
+		return r;
+	/* The mode on disk follows too (tools that read the upper layer, such
+	 * as containers/storage's diff, see it), keeping the daemon's own
+	 * access to its file. */
+	return neg_errno(fchmodat(fs->upper->fd, path, (attr->st_mode & 0777) |
+				  (S_ISDIR(st.st_mode) ? S_IRWXU : S_IRUSR | S_IWUSR), 0));
 }
 
 static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,

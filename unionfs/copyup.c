@@ -76,7 +76,9 @@ int sfs_copy_xattrs(const char *src_path, int dst_fd)
 	for (char *x = list; x < list + len; x += strlen(x) + 1) {
 		ssize_t vl;
 
-		if (sfs_xattr_is_private(x))
+		/* private, except the emulated ownership, which belongs to
+		 * the file (xattr_permissions=) */
+		if (sfs_xattr_is_private(x) && !sfs_xattr_is_override(x))
 			continue;
 		vl = lgetxattr(src_path, x, NULL, 0);
 		if (vl < 0)
@@ -223,6 +225,7 @@ static void index_hardlink(struct copyup_ctx *c, const char *upath)
 	char name[64];
 
 	sfs_index_name(c->n->st_ino, name, sizeof(name));
+	atomic_store(&fs->index_data_used, true);
 	if (linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST) {
 		sfs_log(SFS_LOG_WARNING, "copy-up: cannot index hard link %s: %m", upath);
 		return;

@@ -452,6 +452,31 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /* ---------------------------------------------------------------- */
 /* removal */
 
+/*
+ * A char-device whiteout at dirfd/name.  Whiteouts are hard links to one
+ * shared whiteout inode in workdir/work (as kernel overlayfs does): a link
+ * is far cheaper than a new inode, which matters to rm -rf of a lower tree.
+ */
+static int make_chardev_whiteout(struct sfs_fs *fs, int dirfd, const char *name)
+{
+	int r;
+
+	r = neg_errno(linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
+	if (r == -EMLINK || r == -ENOENT) {
+		/* the shared inode is full (or gone): start a new one */
+		char tmp[64];
+
+		sfs_work_tmpname(fs, tmp, sizeof(tmp));
+		if (mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) == 0 &&
+		    renameat(fs->workfd, tmp, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
+			unlinkat(fs->workfd, tmp, 0);
+		r = neg_errno(linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
+	}
+	if (r == -EEXIST || r == 0)
+		return r;
+	return neg_errno(mknodat(dirfd, name, S_IFCHR, makedev(0, 0)));
+}
+
 /* Put a whiteout at path (nothing in the upper layer there yet). */
 static int create_whiteout(struct sfs_fs *fs, struct sfs_node *parent, const char *ppath,
 			   const char *name, const char *path)
@@ -461,7 +486,7 @@ static int create_whiteout(struct sfs_fs *fs, struct sfs_node *parent, const cha
 
 	SFS_TRACE("whiteout %s", path);
 	if (fs->wh_style == SFS_WHITEOUT_CHARDEV)
-		return neg_errno(mknodat(fs->upper->fd, path, S_IFCHR, makedev(0, 0)));
+		return make_chardev_whiteout(fs, fs->upper->fd, path);
 	r = whname_path(ppath, name, &whp);
 	if (r < 0)
 		return r;
@@ -509,7 +534,7 @@ static int replace_with_whiteout(struct sfs_fs *fs, struct sfs_node *parent,
 		return remove_upper(fs, path, is_dir);
 	}
 	sfs_work_tmpname(fs, tmp, sizeof(tmp));
-	r = neg_errno(mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)));
+	r = make_chardev_whiteout(fs, fs->workfd, tmp);
 	if (r < 0)
 		return r;
 	SFS_TRACE("whiteout %s (exchange)", path);

@@ -5,20 +5,25 @@
  * Names of one lower inode (a "link group") all report one inode number
  * (inode.c).  Two things keep the group consistent through the mount:
  *
- *   workdir/sfs-index/<ino>         the upper copy of the group's data,
- *                                   hard-linked to every copied-up name;
- *                                   made by the first data copy-up of any
- *                                   name (copyup.c); names not copied up
- *                                   yet read it instead of the lower file.
- *   workdir/sfs-index/<ino>.nlink   the group's link count as the mount
- *                                   shows it (text), kept from the first
- *                                   copy-up, unlink or link of a member;
- *                                   without it, the lower link count holds.
+ *   workdir/sfs-index/<ino>   the upper copy of the group's data, hard-linked
+ *                             to every copied-up name; made by the first data
+ *                             copy-up of any name (copyup.c); names not
+ *                             copied up yet read it instead of the lower file.
+ *   workdir/sfs-index/nlinks  the groups' link counts as the mount shows
+ *                             them, kept from the first copy-up, unlink or
+ *                             link of a member (without an entry, the lower
+ *                             link count holds): an append-only log of
+ *                             "<ino> <count>" lines, the last line for an
+ *                             inode winning, held in memory and compacted at
+ *                             every mount.  Appending never allocates an
+ *                             inode, so rm -rf of a tree of hard links stays
+ *                             cheap.
  *
  * <ino> is the reported inode number in hex.  Nodes of group members are
  * also hashed by that number, so a change to one name can update and
  * invalidate the kernel's view of the others without a table walk.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,51 +32,94 @@
 
 #include "stratafs.h"
 
+struct sfs_nlinks {
+	pthread_mutex_t lock;   /* protects everything below */
+	struct { ino_t ino; nlink_t n; } *slots;
+	size_t nslots, count;
+	int logfd;
+};
+
 void sfs_index_name(ino_t ino, char *buf, size_t size)
 {
 	snprintf(buf, size, "%llx", (unsigned long long)ino);
 }
 
+static size_t nl_slot(const struct sfs_nlinks *t, ino_t ino)
+{
+	size_t k = ((uint64_t)ino * 0x9e3779b97f4a7c15ull) >> 20;
+
+	for (k &= t->nslots - 1; t->slots[k].ino && t->slots[k].ino != ino;
+	     k = (k + 1) & (t->nslots - 1))
+		;
+	return k;
+}
+
+static int nl_put(struct sfs_nlinks *t, ino_t ino, nlink_t n)
+{
+	size_t k;
+
+	if ((t->count + 1) * 2 > t->nslots) {
+		struct sfs_nlinks nt = { .nslots = t->nslots ? t->nslots * 2 : 256 };
+
+		nt.slots = calloc(nt.nslots, sizeof(*nt.slots));
+		if (!nt.slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->nslots; i++)
+			if (t->slots[i].ino)
+				nt.slots[nl_slot(&nt, t->slots[i].ino)] = t->slots[i];
+		free(t->slots);
+		t->slots = nt.slots;
+		t->nslots = nt.nslots;
+	}
+	k = nl_slot(t, ino);
+	if (!t->slots[k].ino)
+		t->count++;
+	t->slots[k].ino = ino;
+	t->slots[k].n = n;
+	return 0;
+}
+
+static int nl_line(char *buf, size_t size, ino_t ino, nlink_t n)
+{
+	return snprintf(buf, size, "%llx %lu\n", (unsigned long long)ino, (unsigned long)n);
+}
+
 int sfs_index_nlink_get(struct sfs_fs *fs, ino_t ino, nlink_t *ret)
 {
-	char name[64], buf[32];
-	_cleanup_close_ int fd = -EBADF;
-	ssize_t n;
+	struct sfs_nlinks *t = fs->nlinks;
+	int r = -ENOENT;
 
-	if (!atomic_load(&fs->index_nlink_used))
+	if (!t || !atomic_load(&fs->index_nlink_used))
 		return -ENOENT;
-	snprintf(name, sizeof(name), "%llx.nlink", (unsigned long long)ino);
-	fd = openat(fs->indexfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = '\0';
-	*ret = strtoul(buf, NULL, 10);
-	return 0;
+	pthread_mutex_lock(&t->lock);
+	if (t->nslots) {
+		size_t k = nl_slot(t, ino);
+
+		if (t->slots[k].ino) {
+			*ret = t->slots[k].n;
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }
 
 int sfs_index_nlink_set(struct sfs_fs *fs, ino_t ino, nlink_t value)
 {
-	char name[64], tmp[64], buf[32];
-	_cleanup_close_ int fd = -EBADF;
+	struct sfs_nlinks *t = fs->nlinks;
+	char line[64];
 	int len, r;
 
+	if (!t)
+		return -EROFS;
+	len = nl_line(line, sizeof(line), ino, value);
+	pthread_mutex_lock(&t->lock);
+	r = nl_put(t, ino, value);
+	/* one write(2) of one short line with O_APPEND: never interleaved */
+	if (r == 0 && write(t->logfd, line, len) != len)
+		r = -EIO;
+	pthread_mutex_unlock(&t->lock);
 	atomic_store(&fs->index_nlink_used, true);
-	snprintf(name, sizeof(name), "%llx.nlink", (unsigned long long)ino);
-	sfs_work_tmpname(fs, tmp, sizeof(tmp));
-	fd = openat(fs->workfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	len = snprintf(buf, sizeof(buf), "%lu\n", (unsigned long)value);
-	if (write(fd, buf, len) != len) {
-		unlinkat(fs->workfd, tmp, 0);
-		return -EIO;
-	}
-	r = neg_errno(renameat(fs->workfd, tmp, fs->indexfd, name));
-	if (r < 0)
-		unlinkat(fs->workfd, tmp, 0);
 	return r;
 }
 
@@ -88,26 +136,106 @@ int sfs_index_nlink_adjust(struct sfs_fs *fs, ino_t ino, nlink_t current, int de
 	return sfs_index_nlink_set(fs, ino, v);
 }
 
-bool sfs_index_probe(struct sfs_fs *fs)
+/* Read the link-count log into t, then write it back compacted. */
+static int nlinks_load(struct sfs_fs *fs, struct sfs_nlinks *t)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	unsigned long long ino;
+	unsigned long n;
+	char tmp[64];
+	int fd, r;
+
+	fd = openat(fs->indexfd, "nlinks", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		f = fdopen(fd, "r");
+		if (!f) {
+			close(fd);
+			return -errno;
+		}
+		while (fscanf(f, "%llx %lu\n", &ino, &n) == 2) {
+			r = nl_put(t, ino, n);
+			if (r < 0)
+				return r;
+		}
+	}
+	sfs_work_tmpname(fs, tmp, sizeof(tmp));
+	fd = openat(fs->workfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < t->nslots; i++) {
+		char line[64];
+		int len;
+
+		if (!t->slots[i].ino)
+			continue;
+		len = nl_line(line, sizeof(line), t->slots[i].ino, t->slots[i].n);
+		if (write(fd, line, len) != len) {
+			close(fd);
+			unlinkat(fs->workfd, tmp, 0);
+			return -EIO;
+		}
+	}
+	if (fsync(fd) < 0 || renameat(fs->workfd, tmp, fs->indexfd, "nlinks") < 0) {
+		r = -errno;
+		close(fd);
+		unlinkat(fs->workfd, tmp, 0);
+		return r;
+	}
+	close(fd);
+	t->logfd = openat(fs->indexfd, "nlinks", O_WRONLY | O_APPEND | O_CLOEXEC);
+	return t->logfd < 0 ? -errno : 0;
+}
+
+int sfs_index_open(struct sfs_fs *fs)
 {
 	_cleanup_closedir_ DIR *d = NULL;
+	struct sfs_nlinks *t;
 	struct dirent *de;
-	int fd = openat(fs->indexfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd, r;
 
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->logfd = -1;
+	r = nlinks_load(fs, t);
+	if (r < 0) {
+		free(t->slots);
+		free(t);
+		return r;
+	}
+	fs->nlinks = t;
+	atomic_store(&fs->index_nlink_used, t->count > 0);
+
+	fd = openat(fs->indexfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return false;
+		return -errno;
 	}
 	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (l > 6 && strcmp(de->d_name + l - 6, ".nlink") == 0)
-			return true;
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "nlinks") == 0)
+			continue;
+		atomic_store(&fs->index_data_used, true);
+		break;
 	}
-	return false;
+	return 0;
+}
+
+void sfs_index_close(struct sfs_fs *fs)
+{
+	struct sfs_nlinks *t = fs->nlinks;
+
+	if (!t)
+		return;
+	if (t->logfd >= 0)
+		close(t->logfd);
+	pthread_mutex_destroy(&t->lock);
+	free(t->slots);
+	free(t);
+	fs->nlinks = NULL;
 }
 
 /* --- the table of group members by inode number (itable_lock held) --- */

@@ -140,9 +140,11 @@ static void probe_upper(struct sfs_fs *fs)
 
 	/* Whiteouts: the kernel format needs CAP_MKNOD. */
 	sfs_work_tmpname(fs, name, sizeof(name));
-	if (mknodat(fs->workfd, name, S_IFCHR | 0600, makedev(0, 0)) == 0) {
+	if (mknodat(fs->workfd, name, S_IFCHR, makedev(0, 0)) == 0) {
 		fs->wh_style = SFS_WHITEOUT_CHARDEV;
-		unlinkat(fs->workfd, name, 0);
+		/* the first shared whiteout inode (dir.c) */
+		if (renameat(fs->workfd, name, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
+			unlinkat(fs->workfd, name, 0);
 	} else {
 		fs->wh_style = SFS_WHITEOUT_WHNAME;
 	}
@@ -232,13 +234,17 @@ int sfs_layers_open(struct sfs_fs *fs, char **ret_msg)
 		if (r < 0)
 			return r;
 		probe_upper(fs);
-		atomic_store(&fs->index_nlink_used, sfs_index_probe(fs));
+		r = sfs_index_open(fs);
+		if (r < 0)
+			return fail(ret_msg, r, "cannot read the index in workdir '%s'",
+				    cfg->workdir);
 	}
 	return 0;
 }
 
 void sfs_layers_close(struct sfs_fs *fs)
 {
+	sfs_index_close(fs);
 	for (unsigned i = 0; i < fs->n_layers; i++) {
 		close(fs->layers[i].fd);
 		free(fs->layers[i].path);

@@ -422,6 +422,32 @@ static ino_t found_ino(struct sfs_fs *fs, const struct sfs_found *f)
 	return sfs_xino(fs, origin->layer, origin->ino);
 }
 
+/* What follows from the entries found: inode number, link group, index. */
+static void finish_found(struct sfs_fs *fs, struct sfs_found *ret)
+{
+	/* An upper file that says it was copied up but has nothing below
+	 * (the lower changed): it stands alone. */
+	if (ret->metacopy && ret->n_lower == 0)
+		ret->metacopy = false;
+	ret->st_ino = found_ino(fs, ret);
+	if (!S_ISDIR(ret->st.st_mode) && ret->st.st_nlink > 1 &&
+	    ((!ret->in_upper && ret->n_lower > 0) || ret->copied_up))
+		ret->lower_group = true;
+	/* A lower hard link whose inode was copied up under another name:
+	 * that copy, in the index, is what this name shows now. */
+	if (ret->lower_group && !ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode) &&
+	    atomic_load(&fs->index_data_used)) {
+		char iname[64];
+		struct stat ist;
+
+		sfs_index_name(ret->st_ino, iname, sizeof(iname));
+		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
+			ret->index_hit = true;
+			ret->st = ist;
+		}
+	}
+}
+
 int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
 		    struct sfs_found *ret)
 {
@@ -447,26 +473,7 @@ int sfs_lookup_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 		r = -ENOENT;
 		goto out;
 	}
-	/* An upper file that says it was copied up but has nothing below
-	 * (the lower changed): it stands alone. */
-	if (ret->metacopy && ret->n_lower == 0)
-		ret->metacopy = false;
-	ret->st_ino = found_ino(fs, ret);
-	if (!S_ISDIR(ret->st.st_mode) && ret->st.st_nlink > 1 &&
-	    ((!ret->in_upper && ret->n_lower > 0) || ret->copied_up))
-		ret->lower_group = true;
-	/* A lower hard link whose inode was copied up under another name:
-	 * that copy, in the index, is what this name shows now. */
-	if (ret->lower_group && !ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode)) {
-		char iname[64];
-		struct stat ist;
-
-		sfs_index_name(ret->st_ino, iname, sizeof(iname));
-		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
-			ret->index_hit = true;
-			ret->st = ist;
-		}
-	}
+	finish_found(fs, ret);
 	r = 0;
 out:
 	free(c.redir_dir);
@@ -543,8 +550,52 @@ static int new_node(struct sfs_fs *fs, struct sfs_node *parent, const char *name
 	return 0;
 }
 
+/*
+ * The readdir fast path: the merge already says that name is a
+ * non-directory held by one lower layer only, so only that layer is asked.
+ */
+static int lookup_single_lower(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+			       unsigned layer, struct sfs_found *ret)
+{
+	const struct sfs_lent *pl = parent_lent(parent, layer);
+	char *path;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!pl)
+		return sfs_lookup_name(fs, parent, name, ret);
+	r = sfs_path_join(pl->path, name, &path);
+	if (r < 0)
+		return r;
+	if (fstatat(fs->layers[layer].fd, path, &ret->st, AT_SYMLINK_NOFOLLOW) < 0) {
+		free(path);
+		return -ENOENT;
+	}
+	if (S_ISDIR(ret->st.st_mode) || sfs_is_whiteout_stat(&ret->st)) {
+		/* changed since the listing: the slow way */
+		free(path);
+		return sfs_lookup_name(fs, parent, name, ret);
+	}
+	ret->lower = calloc(1, sizeof(*ret->lower));
+	if (!ret->lower) {
+		free(path);
+		return -ENOMEM;
+	}
+	ret->lower[0] = (struct sfs_lent){ .layer = layer, .path = path,
+					   .ino = ret->st.st_ino, .dev = ret->st.st_dev };
+	ret->n_lower = 1;
+	finish_found(fs, ret);
+	return 0;
+}
+
 int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
 		     struct fuse_entry_param *e)
+{
+	return sfs_lookup_entry_hint(fs, parent, name, -1, e);
+}
+
+int sfs_lookup_entry_hint(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+			  int single_lower, struct fuse_entry_param *e)
 {
 	struct sfs_node *n;
 	struct stat st;
@@ -559,7 +610,10 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
 	if (!n) {
 		struct sfs_found f;
 
-		r = sfs_lookup_name(fs, parent, name, &f);
+		if (single_lower > 0)
+			r = lookup_single_lower(fs, parent, name, single_lower, &f);
+		else
+			r = sfs_lookup_name(fs, parent, name, &f);
 		if (r < 0)
 			return r;
 		st = f.st;
@@ -571,7 +625,7 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
 		if (n->metacopy)
 			r = sfs_node_stat(fs, n, &st);
 		else
-			sfs_stat_fixup(fs, n, &st);
+			sfs_stat_finish(fs, n, -1, &st);
 	} else {
 		r = sfs_node_stat(fs, n, &st);
 	}

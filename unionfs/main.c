@@ -42,6 +42,9 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Locks are the kernel's own (single mount, local semantics). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Always readdirplus: a walk then needs no LOOKUP per entry, and the
+	 * merge already knows which layer holds what. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->time_gran = 1;
 
 	if (daemon_state.ready_fd >= 0) {
@@ -150,14 +153,18 @@ static int fs_init(struct sfs_fs *fs, const struct sfs_config *cfg, char **ret_m
 static int fuse_opts(const struct sfs_config *cfg, char **ret)
 {
 	bool root = geteuid() == 0;
+	bool selinux = cfg->selinux_mount_opts && access("/sys/fs/selinux/enforce", F_OK) == 0;
 
-	return asprintf(ret, "default_permissions,fsname=stratafs,subtype=stratafs%s%s%s%s%s%s",
+	return asprintf(ret, "default_permissions,fsname=stratafs,subtype=stratafs%s%s%s%s%s%s%s%s%s",
 			root || cfg->allow_other ? ",allow_other" : "",
 			cfg->allow_root && !root ? ",allow_root" : "",
 			cfg->auto_unmount ? ",auto_unmount" : "",
 			root ? ",suid,dev" : "",
+			cfg->upperdir ? "" : ",ro",
 			cfg->fuse_mount_opts ? "," : "",
-			cfg->fuse_mount_opts ? cfg->fuse_mount_opts : "") < 0 ? -ENOMEM : 0;
+			cfg->fuse_mount_opts ? cfg->fuse_mount_opts : "",
+			selinux ? "," : "",
+			selinux ? cfg->selinux_mount_opts : "") < 0 ? -ENOMEM : 0;
 }
 
 /* Fork; the parent exits with the child's verdict once the mount answers. */

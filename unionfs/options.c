@@ -380,12 +380,11 @@ static int64_t *field_i64(struct parse_ctx *p, const struct opt_def *d)
 	return (int64_t *)((char *)p->cfg + d->field);
 }
 
-/* "name", "name=value": appended to cfg->fuse_mount_opts for libfuse. */
-static int mount_opts_append(struct sfs_config *cfg, const char *name,
-			     const char *value)
+/* "name", "name=value": appended to *opts (cfg->fuse_mount_opts) for libfuse. */
+static int opts_append(char **opts, const char *name, const char *value)
 {
 	_cleanup_free_ char *esc = NULL;
-	const char *old = cfg->fuse_mount_opts;
+	const char *old = *opts;
 	char *joined;
 
 	if (value) {
@@ -396,9 +395,21 @@ static int mount_opts_append(struct sfs_config *cfg, const char *name,
 	if (asprintf(&joined, "%s%s%s%s%s", old ? old : "", old ? "," : "",
 		     name, esc ? "=" : "", esc ? esc : "") < 0)
 		return -ENOMEM;
-	free(cfg->fuse_mount_opts);
-	cfg->fuse_mount_opts = joined;
+	free(*opts);
+	*opts = joined;
 	return 0;
+}
+
+static int mount_opts_append(struct sfs_config *cfg, const char *name,
+			     const char *value)
+{
+	return opts_append(&cfg->fuse_mount_opts, name, value);
+}
+
+static int opt_selinux(struct parse_ctx *p, const struct opt_def *d,
+		       const char *value)
+{
+	return opts_append(&p->cfg->selinux_mount_opts, d->name, value);
 }
 
 static int opt_nop(struct parse_ctx *p, const struct opt_def *d,
@@ -681,10 +692,12 @@ static const struct opt_def opt_table[] = {
 	{ "max_read", ARG_REQUIRED, opt_pass_u32, 0, UINT },
 	{ "fsname", ARG_REQUIRED, opt_pass, 0, NULL },
 	{ "subtype", ARG_REQUIRED, opt_pass, 0, NULL },
-	{ "context", ARG_REQUIRED, opt_pass, 0, NULL },
-	{ "fscontext", ARG_REQUIRED, opt_pass, 0, NULL },
-	{ "defcontext", ARG_REQUIRED, opt_pass, 0, NULL },
-	{ "rootcontext", ARG_REQUIRED, opt_pass, 0, NULL },
+	/* SELinux labels: the daemon passes them on only where SELinux is
+	 * enabled, since the kernel refuses them elsewhere (EINVAL). */
+	{ "context", ARG_REQUIRED, opt_selinux, 0, NULL },
+	{ "fscontext", ARG_REQUIRED, opt_selinux, 0, NULL },
+	{ "defcontext", ARG_REQUIRED, opt_selinux, 0, NULL },
+	{ "rootcontext", ARG_REQUIRED, opt_selinux, 0, NULL },
 	{ "ro", ARG_NONE, opt_ro, 0, NULL },
 	{ "rw", ARG_NONE, opt_ro, 0, NULL },
 	{ "suid", ARG_NONE, opt_pass, 0, NULL },
@@ -695,12 +708,6 @@ static const struct opt_def opt_table[] = {
 	{ "noexec", ARG_NONE, opt_pass, 0, NULL },
 	{ "atime", ARG_NONE, opt_pass, 0, NULL },
 	{ "noatime", ARG_NONE, opt_pass, 0, NULL },
-	{ "relatime", ARG_NONE, opt_pass, 0, NULL },
-	{ "norelatime", ARG_NONE, opt_pass, 0, NULL },
-	{ "strictatime", ARG_NONE, opt_pass, 0, NULL },
-	{ "nostrictatime", ARG_NONE, opt_pass, 0, NULL },
-	{ "lazytime", ARG_NONE, opt_pass, 0, NULL },
-	{ "nolazytime", ARG_NONE, opt_pass, 0, NULL },
 	{ "sync", ARG_NONE, opt_pass, 0, NULL },
 	{ "async", ARG_NONE, opt_pass, 0, NULL },
 	{ "dirsync", ARG_NONE, opt_pass, 0, NULL },
@@ -711,6 +718,35 @@ static const struct opt_def opt_table[] = {
 	{ "silent", ARG_NONE, opt_nop, 0, NULL },
 	{ "loud", ARG_NONE, opt_nop, 0, NULL },
 	{ "defaults", ARG_NONE, opt_nop, 0, NULL },
+	/* atime policies libfuse cannot pass on: the kernel's default
+	 * (relatime) applies to the FUSE mount */
+	{ "relatime", ARG_NONE, opt_nop, 0, NULL },
+	{ "norelatime", ARG_NONE, opt_nop, 0, NULL },
+	{ "strictatime", ARG_NONE, opt_nop, 0, NULL },
+	{ "nostrictatime", ARG_NONE, opt_nop, 0, NULL },
+	{ "lazytime", ARG_NONE, opt_nop, 0, NULL },
+	{ "nolazytime", ARG_NONE, opt_nop, 0, NULL },
+	/* mount(8) and fstab words that callers (podman's ":O" volumes,
+	 * fstab entries) pass to any mount program: meaningless for one
+	 * FUSE mount, accepted and dropped */
+	{ "private", ARG_NONE, opt_nop, 0, NULL },
+	{ "rprivate", ARG_NONE, opt_nop, 0, NULL },
+	{ "shared", ARG_NONE, opt_nop, 0, NULL },
+	{ "rshared", ARG_NONE, opt_nop, 0, NULL },
+	{ "slave", ARG_NONE, opt_nop, 0, NULL },
+	{ "rslave", ARG_NONE, opt_nop, 0, NULL },
+	{ "unbindable", ARG_NONE, opt_nop, 0, NULL },
+	{ "runbindable", ARG_NONE, opt_nop, 0, NULL },
+	{ "bind", ARG_NONE, opt_nop, 0, NULL },
+	{ "rbind", ARG_NONE, opt_nop, 0, NULL },
+	{ "auto", ARG_NONE, opt_nop, 0, NULL },
+	{ "noauto", ARG_NONE, opt_nop, 0, NULL },
+	{ "user", ARG_NONE, opt_nop, 0, NULL },
+	{ "nouser", ARG_NONE, opt_nop, 0, NULL },
+	{ "users", ARG_NONE, opt_nop, 0, NULL },
+	{ "nofail", ARG_NONE, opt_nop, 0, NULL },
+	{ "_netdev", ARG_NONE, opt_nop, 0, NULL },
+	{ "comment", ARG_REQUIRED, opt_nop, 0, NULL },
 };
 
 static const struct opt_def *find_opt(const char *name)
@@ -730,6 +766,8 @@ static int apply_opt(struct parse_ctx *p, char *elem)
 	if (value)
 		*value++ = '\0';
 	d = find_opt(elem);
+	if (!d && strncmp(elem, "x-", 2) == 0)
+		return 0; /* mount(8)'s userspace options: for other programs */
 	if (!d)
 		return fail(p, -EINVAL, "unknown option '%s'", elem);
 	if (d->arg == ARG_NONE && value)
@@ -1071,6 +1109,7 @@ void sfs_config_free(struct sfs_config *cfg)
 	free(cfg->uidmap);
 	free(cfg->gidmap);
 	free(cfg->fuse_mount_opts);
+	free(cfg->selinux_mount_opts);
 	free(cfg);
 }
 

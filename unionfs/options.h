@@ -89,6 +89,8 @@ struct sfs_config {
 	 * holds allow_other/allow_root/auto_unmount/default_permissions/debug:
 	 * the daemon adds those from the fields above. */
 	char *fuse_mount_opts;
+	/* context=, fscontext=, ...: for libfuse too, where SELinux is on */
+	char *selinux_mount_opts;
 	bool read_only;    /* ro */
 };
 

@@ -273,7 +273,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			name = d->name;
 			if (plus) {
-				r = sfs_lookup_entry(fs, h->node, name, &e);
+				bool single = d->n_layers == 1 && d->type != DT_DIR &&
+					      d->type != DT_UNKNOWN && d->layer > 0;
+
+				r = sfs_lookup_entry_hint(fs, h->node, name,
+							  single ? (int)d->layer : -1, &e);
 				if (r == -ENOENT || r == -ESTALE) {
 					r = 0;
 					continue; /* gone since the snapshot */

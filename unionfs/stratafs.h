@@ -201,6 +201,11 @@ static inline bool sfs_name_reserved(const char *name)
 	return strncmp(name, SFS_WH_PREFIX, SFS_WH_PREFIX_LEN) == 0;
 }
 
+/* The same, when a directory listing says that name is a non-directory held
+ * by lower layer single_lower alone (-1: no such knowledge). */
+int sfs_lookup_entry_hint(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
+			  int single_lower, struct fuse_entry_param *e);
+
 void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 
 /* ------------------------------------------------------------------ */
@@ -210,6 +215,9 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
 /* Turn a raw stat into what the mount reports (ino, nlink, id mapping). */
 void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st);
+/* sfs_stat_fixup, then the emulated ownership (xattr_permissions=) read
+ * from fd, or from n's top entry when fd < 0.  tree_lock held. */
+void sfs_stat_finish(struct sfs_fs *fs, struct sfs_node *n, int fd, struct stat *st);
 uid_t sfs_uid_to_disk(const struct sfs_fs *fs, uid_t uid);
 gid_t sfs_gid_to_disk(const struct sfs_fs *fs, gid_t gid);
 /* Give a freshly created upper entry the caller's ownership (by chown, or
@@ -237,6 +245,9 @@ void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino);
  */
 int sfs_copyup(struct sfs_fs *fs, struct sfs_node *n, bool meta_only);
 
+
+/* The shared whiteout inode in workdir/work (dir.c). */
+#define SFS_SHARED_WHITEOUT "#sfs-whiteout"
 
 /* Unique temporary name in the work directory. */
 void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
@@ -280,8 +291,9 @@ int sfs_index_nlink_get(struct sfs_fs *fs, ino_t ino, nlink_t *ret);
 int sfs_index_nlink_set(struct sfs_fs *fs, ino_t ino, nlink_t value);
 /* Add delta to the recorded count, starting from current if none. */
 int sfs_index_nlink_adjust(struct sfs_fs *fs, ino_t ino, nlink_t current, int delta);
-/* Does the index hold any link counts (at mount)? */
-bool sfs_index_probe(struct sfs_fs *fs);
+/* Load the link counts, note whether data copies exist (at mount). */
+int sfs_index_open(struct sfs_fs *fs);
+void sfs_index_close(struct sfs_fs *fs);
 /* Group membership table: itable_lock held. */
 void sfs_group_insert(struct sfs_fs *fs, struct sfs_node *n);
 void sfs_group_remove(struct sfs_fs *fs, struct sfs_node *n);
@@ -427,7 +439,9 @@ struct sfs_fs {
 	pthread_rwlock_t tree_lock;
 	pthread_mutex_t itable_lock;
 	struct sfs_itable itable;
+	struct sfs_nlinks *nlinks;      /* link counts of lower groups (index.c) */
 	atomic_bool index_nlink_used;   /* link counts recorded in the index */
+	atomic_bool index_data_used;    /* data copies recorded in the index */
 	atomic_uint_fast64_t tmp_counter;
 	atomic_uint_fast64_t generation;
 };

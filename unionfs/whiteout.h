@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/stat.h>
 
 /* How this mount writes whiteouts: probed once at mount time. */
@@ -77,6 +78,14 @@ struct sfs_override {
 	dev_t rdev;
 	bool has_type;
 };
+
+/* One of the override_stat xattr names? */
+static inline bool sfs_xattr_is_override(const char *name)
+{
+	return strcmp(name, SFS_XATTR_OVERRIDE_SECURITY) == 0 ||
+	       strcmp(name, SFS_XATTR_OVERRIDE_USER) == 0 ||
+	       strcmp(name, SFS_XATTR_OVERRIDE_CONTAINERS) == 0;
+}
 
 /* Parse a value (len bytes, not NUL-terminated).  -EINVAL if malformed. */
 int sfs_override_parse(const char *value, size_t len, struct sfs_override *ret);

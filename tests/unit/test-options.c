@@ -319,9 +319,20 @@ static void test_selinux_context_with_categories(void)
 				 "container_file_t:s0:c1,c2\",nodev",
 				 "/mnt"),
 			    &cfg, NULL));
-	TAP_ASSERT_STR(cfg->fuse_mount_opts, ==,
-		       "context=\"system_u:object_r:container_file_t:s0:c1\\,c2\","
-		       "nodev");
+	TAP_ASSERT_STR(cfg->selinux_mount_opts, ==,
+		       "context=\"system_u:object_r:container_file_t:s0:c1\\,c2\"");
+	TAP_ASSERT_STR(cfg->fuse_mount_opts, ==, "nodev");
+}
+
+static void test_mount8_words_accepted_and_dropped(void)
+{
+	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
+
+	/* podman's ":O" volumes pass "private"; fstab passes the rest */
+	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,upperdir=/u,workdir=/w,private,"
+				 "rshared,nofail,_netdev,x-systemd.automount,relatime,"
+				 "lazytime,noexec", "/mnt"), &cfg, NULL));
+	TAP_ASSERT_STR(cfg->fuse_mount_opts, ==, "noexec");
 }
 
 static void test_help_and_version(void)
@@ -576,6 +587,7 @@ int main(void)
 	TAP_TEST(test_mount_opts_passed_through);
 	TAP_TEST(test_rw_after_ro_clears_read_only);
 	TAP_TEST(test_selinux_context_with_categories);
+	TAP_TEST(test_mount8_words_accepted_and_dropped);
 	TAP_TEST(test_help_and_version);
 	TAP_TEST(test_print_help_lists_options);
 	TAP_TEST(test_unknown_option_rejected);

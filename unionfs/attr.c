@@ -164,6 +164,13 @@ void sfs_stat_finish(struct sfs_fs *fs, struct sfs_node *n, int fd, struct stat 
 
 /* ------------------------------------------------------------------ */
 
+/* Is n's metadata read from a layer on an idmapped mount? */
+static bool from_idmapped(const struct sfs_fs *fs, const struct sfs_node *n)
+{
+	return !n->in_upper && !n->index_hit && n->n_lower > 0 &&
+	       fs->layers[n->lower[0].layer].idmapped;
+}
+
 void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 {
 	st->st_ino = n->st_ino;
@@ -176,6 +183,9 @@ void sfs_stat_fixup(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 		if (sfs_index_nlink_get(fs, n->st_ino, &nl) == 0)
 			st->st_nlink = nl;
 	}
+	if (from_idmapped(fs, n) && !fs->cfg->squash_to_root &&
+	    fs->cfg->squash_to_uid < 0 && fs->cfg->squash_to_gid < 0)
+		return; /* the idmapped mount did the mapping already */
 	st->st_uid = uid_to_inside(fs, st->st_uid);
 	st->st_gid = gid_to_inside(fs, st->st_gid);
 }

@@ -48,6 +48,8 @@ struct copyup_ctx {
 	unsigned meta_layer;           /* where the metadata is */
 	char *meta_path;
 	struct stat st;                /* metadata source stat */
+	uid_t uid;                     /* owner to give the copy, on disk */
+	gid_t gid;
 	char tmp[64];                  /* temporary name in workdir/work */
 	fuse_ino_t *aliases;           /* other names of a copied hard link */
 	size_t n_aliases;
@@ -135,7 +137,7 @@ static int set_metadata(struct copyup_ctx *c, int fd)
 	    fsetxattr(fd, sfs_ovl_xattr(fs, SFS_XATTR_METACOPY), "", 0, 0) < 0)
 		return -errno;
 	/* Owner before mode: chown clears the set-id bits. */
-	if (fs->can_chown && fchown(fd, c->st.st_uid, c->st.st_gid) < 0)
+	if (fs->can_chown && fchown(fd, c->uid, c->gid) < 0)
 		return -errno;
 	if (fchmod(fd, c->st.st_mode & 07777) < 0)
 		return -errno;
@@ -204,7 +206,7 @@ static int copy_other(struct copyup_ctx *c)
 	if (r < 0)
 		return r;
 	if (fs->can_chown) {
-		r = neg_errno(fchownat(fs->workfd, c->tmp, c->st.st_uid, c->st.st_gid,
+		r = neg_errno(fchownat(fs->workfd, c->tmp, c->uid, c->gid,
 				       AT_SYMLINK_NOFOLLOW));
 		if (r < 0)
 			return r;
@@ -333,6 +335,14 @@ static int prepare(struct copyup_ctx *c)
 		return r;
 	if (c->meta_only && (!S_ISREG(c->st.st_mode) || !fs->metacopy || n->in_upper))
 		c->meta_only = false;
+	c->uid = c->st.st_uid;
+	c->gid = c->st.st_gid;
+	if (fs->layers[c->meta_layer].idmapped) {
+		/* ids seen through an idmapped mount: back to what the upper
+		 * layer stores */
+		c->uid = sfs_uid_to_disk(fs, c->uid);
+		c->gid = sfs_gid_to_disk(fs, c->gid);
+	}
 	if (S_ISREG(c->st.st_mode) && n->in_upper) {
 		struct stat dst;
 

@@ -89,6 +89,36 @@ static int check_not_in_mountpoint(const struct sfs_config *cfg, const char *pat
 	return 0;
 }
 
+/* Is fd on an idmapped mount?  Looked up by mount id in mountinfo. */
+static bool on_idmapped_mount(int fd)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	struct statx stx;
+	size_t cap = 0;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return false;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long id;
+		char opts[4096];
+
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ..." */
+		if (sscanf(line, "%llu %*u %*s %*s %*s %4095s", &id, opts) != 2 ||
+		    id != stx.stx_mnt_id)
+			continue;
+		for (char *o = strtok(opts, ","); o; o = strtok(NULL, ","))
+			if (strcmp(o, "idmapped") == 0)
+				return true;
+		return false;
+	}
+	return false;
+}
+
 static int add_layer(struct sfs_fs *fs, const char *kind, const char *path,
 		     bool upper, char **ret_msg)
 {
@@ -110,6 +140,9 @@ static int add_layer(struct sfs_fs *fs, const char *kind, const char *path,
 	l->dev = st.st_dev;
 	l->idx = fs->n_layers;
 	l->upper = upper;
+	l->idmapped = !upper && on_idmapped_mount(l->fd);
+	if (l->idmapped)
+		sfs_log(SFS_LOG_DEBUG, "layer %s is on an idmapped mount", path);
 	fs->n_layers++;
 	return 0;
 }

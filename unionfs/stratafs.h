@@ -39,6 +39,9 @@ struct sfs_layer {
 	unsigned idx;     /* position in fs->layers: 0 is the top */
 	unsigned xino_id; /* index of dev among the stack's distinct devices */
 	bool upper;
+	/* On an idmapped mount: its ids are already those the mount shows
+	 * (podman idmaps lower layers and passes uidmapping= as well). */
+	bool idmapped;
 };
 
 /* Open every layer and the workdir, probe what the upper permits. */

@@ -13,7 +13,7 @@ packages=(
   # run and test
   fuse3 attr acl python3 busybox-static util-linux e2fsprogs
   # peers, sandboxes and engines used by end-to-end tests and the benchmark
-  fuse-overlayfs unionfs-fuse bubblewrap fio skopeo
+  fuse-overlayfs unionfs-fuse bubblewrap fio skopeo podman runc uidmap
 )
 
 missing=()

@@ -139,6 +139,10 @@ static int set_metadata(struct copyup_ctx *c, int fd)
 	/* Owner before mode: chown clears the set-id bits. */
 	if (fs->can_chown && fchown(fd, c->uid, c->gid) < 0)
 		return -errno;
+	/* A directory keeps its working mode until it is in place: moving a
+	 * directory to another parent needs write permission on it. */
+	if (S_ISDIR(c->st.st_mode))
+		return 0;
 	if (fchmod(fd, c->st.st_mode & 07777) < 0)
 		return -errno;
 	return neg_errno(futimens(fd, ts));
@@ -288,6 +292,16 @@ static int install(struct copyup_ctx *c)
 	r = neg_errno(renameat(fs->workfd, c->tmp, fs->upper->fd, upath));
 	if (r < 0)
 		return r;
+	if (S_ISDIR(c->st.st_mode)) {
+		struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+
+		r = neg_errno(fchmodat(fs->upper->fd, upath, c->st.st_mode & 07777, 0));
+		if (r == 0)
+			r = neg_errno(utimensat(fs->upper->fd, upath, ts, AT_SYMLINK_NOFOLLOW));
+		if (r < 0)
+			sfs_log(SFS_LOG_WARNING, "copy-up: cannot set mode/times of %s: %s",
+				upath, strerror(-r));
+	}
 	/* A copy-up is not a change of the parent directory: keep its times. */
 	restore_parent_times(fs, n, &pst);
 	n->in_upper = true;

@@ -357,10 +357,11 @@ _t_fileops() { # WHO
         assert_whiteout "$U/srv/keep.txt"
         assert_whiteout "$U/bin/sed"
         assert_opaque "$U/srv/dir"
-        assert_eq c "$(cd "$U/srv/dir" && ls -A | grep -v '^\.wh\.\.wh\.\.opq$')" "entries of the opaque upper srv/dir"
+        local ents
+        ents=$(cd "$U/srv/dir" && find . -mindepth 1 -maxdepth 1 ! -name .wh..wh..opq -printf '%P\n')
+        assert_eq c "$ents" "entries of the opaque upper srv/dir"
         assert_eq "moved.txt" "$(readlink "$U/srv/sym")" "upper symlink"
         assert_eq "$(stat -c %i "$U/srv/new.txt")" "$(stat -c %i "$U/srv/new.link" 2>&1)" "inode of the upper hard link"
-        [[ -e $U/srv/lower.txt && ! -e $U/srv/moved.txt.wh ]] || true
         # the lower layer is untouched
         manifest "$LOWER" | diff -u "$P/rootfs-$WHO.manifest" - >&2 || fail "the lower layer was modified"
 

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <string.h>
 
+#include "oci.h"
 #include "tool.h"
 
 static const struct cmd_help inspect_help = {
@@ -32,6 +33,8 @@ static void inspect_image(struct ldb *db, const struct ldb_image_info *img)
 	tool_json_str(stdout, img->comment ? img->comment : "");
 	printf(",\n  \"CreatedBy\": ");
 	tool_json_str(stdout, img->created_by ? img->created_by : "");
+	/* the image's OCI config (Config, Architecture, Os) when it has one */
+	oci_inspect_config(db, &img->id);
 	printf(",\n  \"Size\": %llu,\n  \"VirtualSize\": %llu,\n  \"Containers\": %u,\n"
 	       "  \"Children\": %u,\n  \"RootFS\": {\n    \"Type\": \"layers\",\n    \"Layers\": [",
 	       (unsigned long long)img->size, (unsigned long long)img->total_size,

@@ -376,7 +376,7 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct new_entry ne = { .mode = S_IFREG | (mode & 07777),
-				.open_flags = fi->flags & ~(O_CREAT | O_EXCL) };
+				.open_flags = sfs_open_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL) };
 	struct fuse_entry_param e;
 	struct sfs_file *f;
 	int r;

@@ -26,6 +26,21 @@ static bool wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/*
+ * With the writeback cache the kernel reads pages of files opened
+ * write-only (to fill partial pages) and computes the position of
+ * O_APPEND writes itself: the daemon's fd must be readable and must not
+ * append on its own.
+ */
+int sfs_open_flags(const struct sfs_fs *fs, int flags)
+{
+	if (!fs->writeback || (flags & O_DIRECT))
+		return flags;
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags & ~O_APPEND;
+}
+
 int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 {
 	_cleanup_free_ char *upath = NULL;
@@ -167,7 +182,9 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	fd = sfs_open_node(fs, n, fi->flags);
+	fd = sfs_open_node(fs, n, sfs_open_flags(fs, fi->flags));
+	if (fd == -EACCES && sfs_open_flags(fs, fi->flags) != fi->flags)
+		fd = sfs_open_node(fs, n, fi->flags); /* a write-only file */
 	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (fd < 0) {
@@ -192,7 +209,13 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * several names, which are several FUSE inodes sharing data
 		 * (lower files never change; a copied-up lower hard link
 		 * invalidates its other names itself, see copyup.c). */
-		fi->keep_cache = !f->upper || (fstat(fd, &st) == 0 && st.st_nlink == 1);
+		bool one_name = !f->upper || (fstat(fd, &st) == 0 && st.st_nlink == 1);
+
+		fi->keep_cache = one_name;
+		/* with the writeback cache, such a file must not be cached
+		 * at all: each name would hold its own dirty pages */
+		if (!one_name && fs->writeback)
+			fi->direct_io = 1;
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		sfs_file_release(fs, f);

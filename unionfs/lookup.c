@@ -26,6 +26,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
 
 #include "stratafs.h"
 
@@ -285,6 +288,47 @@ static const struct sfs_lent *parent_lent(const struct sfs_node *parent, unsigne
 	return NULL;
 }
 
+/*
+ * A redirect names a path from the layer root, which nothing has checked
+ * yet: walk it without following symlinks.  1: the directory is there;
+ * 0: not in this layer; -ENOTDIR: a non-directory, a symlink or a
+ * whiteout cuts the path, so no layer from here down holds it.
+ */
+static int redirect_dir_usable(struct sfs_fs *fs, unsigned layer, const char *dir)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+
+	if (strcmp(dir, ".") == 0)
+		return 1;
+	fd = syscall(SYS_openat2, fs->layers[layer].fd, dir, &how, sizeof(how));
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	switch (errno) {
+	case ENOENT:
+		return 0;
+	case ENOTDIR:
+	case ELOOP:
+	case EXDEV:
+		return -ENOTDIR;
+	case ENOSYS: {
+		/* no openat2: follow the path as it comes */
+		struct stat st;
+
+		if (fstatat(fs->layers[layer].fd, dir, &st, 0) < 0)
+			return errno == ENOENT ? 0 : -ENOTDIR;
+		return S_ISDIR(st.st_mode) ? 1 : -ENOTDIR;
+	}
+	default:
+		return -errno;
+	}
+}
+
 static int lookup_lower(struct lookup_ctx *c, unsigned layer)
 {
 	struct sfs_fs *fs = c->fs;
@@ -295,6 +339,13 @@ static int lookup_lower(struct lookup_ctx *c, unsigned layer)
 
 	if (c->redir_dir) {
 		dir = c->redir_dir;
+		r = redirect_dir_usable(fs, layer, dir);
+		if (r <= 0) {
+			if (r == 0)
+				return 0;
+			c->stop = r == -ENOTDIR;
+			return c->stop ? 0 : r;
+		}
 	} else {
 		const struct sfs_lent *pl = parent_lent(c->parent, layer);
 

@@ -41,7 +41,13 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* Locks are the kernel's own (single mount, local semantics). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Writeback cache: small writes gather in the kernel's page cache
+	 * and reach the daemon in large batches (file.c opens accordingly). */
+	if (fs->cfg->writeback && fs->upper && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	fs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	/* Always readdirplus: a walk then needs no LOOKUP per entry, and the
 	 * merge already knows which layer holds what. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;

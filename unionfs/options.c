@@ -1004,6 +1004,9 @@ static struct sfs_config *config_new(void)
 	cfg->squash_to_gid = -1;
 	cfg->redirect_dir = true;
 	cfg->metacopy = true;
+	/* writeback=1 is opt-in: the kernel keeps one cache per FUSE inode,
+	 * and the names of a hard-linked file are several of them. */
+	cfg->writeback = false;
 	return cfg;
 }
 

@@ -338,6 +338,9 @@ void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f);
 /* A duplicate of an fd on n's upper file from its open handles, or -EBADF. */
 int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n);
 
+/* The flags the daemon's fd needs for a file opened with flags. */
+int sfs_open_flags(const struct sfs_fs *fs, int flags);
+
 /* Open the node's data with flags (tree_lock held, node copied up for
  * writing by the caller).  Returns an fd. */
 int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags);
@@ -434,6 +437,7 @@ struct sfs_fs {
 	bool same_dev;         /* all layers on one device: st_ino passes through */
 	unsigned xino_bits;    /* high bits that carry the layer device index */
 	bool metacopy;
+	bool writeback;        /* the kernel caches writes (set at init) */
 	double timeout;        /* entry and attribute timeout, seconds */
 
 	struct fuse_session *se;

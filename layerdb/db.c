@@ -9,6 +9,7 @@
  *      files (one row per entry of each layer, content digest for files)
  *   2  pending (write-ahead intents of multi-step operations, for `check`),
  *      layers.diff_id (sha256 of the OCI tar stream, set by OCI import/export)
+ *   3  image_configs (the OCI image config JSON of an imported image, oci.c)
  * A database whose user_version is newer than ldb__schema_latest() is refused.
  */
 #include <fcntl.h>
@@ -63,6 +64,10 @@ static const char *const migrations[] = {
 	"  name TEXT, comment TEXT, author TEXT, created_by TEXT,"
 	"  created INTEGER NOT NULL);"
 	"ALTER TABLE layers ADD COLUMN diff_id TEXT;",
+	/* 2 -> 3 */
+	"CREATE TABLE image_configs ("
+	"  image_id BLOB PRIMARY KEY NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+	"  config TEXT NOT NULL);",
 };
 
 int ldb__schema_latest(void)

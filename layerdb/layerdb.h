@@ -329,4 +329,66 @@ struct ldb_df {
 };
 int ldb_store_df(struct ldb *db, struct ldb_df *ret);
 
+/* ---- oci.c, oci-import.c, oci-export.c, oci-flatten.c: OCI images --------- */
+
+/**
+ * Record (replace) the OCI image config JSON of an image (what `inspect`
+ * shows and `run` uses: env, entrypoint, cmd, workdir, user, labels, history).
+ * -ENOENT if the image is unknown, -EINVAL if @config_json is not a JSON object.
+ */
+int ldb_image_set_config(struct ldb *db, const struct ldb_digest *id, const char *config_json);
+/** The config JSON recorded for an image (malloc'ed); -ENOENT if none. */
+int ldb_image_get_config(struct ldb *db, const struct ldb_digest *id, char **ret_json);
+
+enum ldb_oci_transport {
+	LDB_OCI_DIR,        /* an OCI image layout directory */
+	LDB_OCI_ARCHIVE,    /* the same, as a tar file */
+	LDB_DOCKER_ARCHIVE, /* a `docker save` tar file */
+};
+
+/** Per-layer progress of an import or export, as `docker pull` prints it. */
+struct ldb_oci_event {
+	const char *id;     /* 12 hex digits of the layer blob's sha256 */
+	const char *status; /* "Verifying", "Extracting", "Pull complete", "Already exists",
+			     * "Exporting", "Export complete" */
+	uint64_t done, total; /* bytes (compressed blob); total 0 if unknown */
+};
+typedef void (*ldb_oci_cb)(const struct ldb_oci_event *ev, void *payload);
+
+#define LDB_OCI_OPTS_VERSION 1
+struct ldb_oci_opts {
+	uint32_t version;        /* LDB_OCI_OPTS_VERSION */
+	enum ldb_oci_transport transport;
+	const char *path;        /* the layout directory or archive file */
+	const char *ref;         /* image in the layout (ref.name annotation, docker RepoTag);
+				  * NULL: the only one (import) / none (export) */
+	const char *name;        /* import: "name[:tag]" to tag; NULL: the layout's name if any */
+	const char *compression; /* export: "zstd" (default), "gzip" or "none" */
+	ldb_oci_cb progress;
+	void *payload;
+};
+
+/**
+ * Import an image from an OCI layout, OCI archive or docker archive.  Every
+ * blob (manifest, config, layers) is checked against its sha256 digest and
+ * size, and every layer against the config's diff id, before anything is
+ * recorded; a mismatch fails with -EBADMSG and stores nothing.  Layers become
+ * a chain of images (identical layers are stored once); the top one gets the
+ * config (ldb_image_set_config()) and the name.  Hostile layer tars fail as
+ * in ldb_layer_add().  -ENOENT if @o->ref is not in the layout, -EPROTONOSUPPORT
+ * for media types or digest algorithms we do not read.
+ */
+int ldb_oci_import(struct ldb *db, const struct ldb_oci_opts *o, struct ldb_digest *ret_image);
+/**
+ * Export an image as an OCI layout (LDB_OCI_DIR, merged into an existing
+ * layout) or OCI archive (LDB_OCI_ARCHIVE).  Layer tars are reproducible
+ * (sorted entries, no atime/ctime, no user/group names), so exporting the same
+ * image twice gives the same digests.  Records each layer's diff id.
+ * @ret_digest (may be NULL): "sha256:..." of the manifest (>= 80 bytes).
+ */
+int ldb_oci_export(struct ldb *db, const struct ldb_digest *image, const struct ldb_oci_opts *o,
+		   char *ret_digest);
+/** Write the merged root file system of an image (whiteouts applied) as one tar to @fd. */
+int ldb_image_flatten(struct ldb *db, const struct ldb_digest *image, int fd);
+
 #endif /* STRATA_LAYERDB_H */

@@ -159,4 +159,52 @@ int ldb__container_lock(struct ldb *db, const struct ldb_digest *id, bool wait);
 int ldb__container_finish_commit(struct ldb *db, const struct ldb_digest *cid,
 				 struct ldb__record *rec, struct ldb_digest *ret_image);
 
+/* oci.c */
+#define LDB__SHA256_LEN 71 /* "sha256:" + 64 hex */
+struct ldb__oci_desc {
+	char *media_type;
+	char digest[LDB__SHA256_LEN + 1]; /* "" if unknown (docker-archive layers) */
+	int64_t size;                     /* -1 if unknown */
+	char *path;                       /* blob path relative to the layout */
+};
+struct ldb__oci_image {
+	struct ldb__oci_desc manifest;
+	struct ldb__oci_desc config;
+	struct ldb__oci_desc *layers;
+	size_t n_layers;
+	char **diff_ids;    /* from the config, one per layer */
+	char *config_json;  /* verified config text */
+	char *ref_name;     /* name recorded in the layout, or NULL */
+};
+void ldb__oci_desc_clear(struct ldb__oci_desc *d);
+void ldb__oci_image_clear(struct ldb__oci_image *img);
+/* "sha256:<64 lowercase hex>" -> 0, -EPROTONOSUPPORT other algorithms, -EBADMSG malformed. */
+int ldb__oci_check_digest(const char *digest);
+/* Streaming sha256 ("sha256:<hex>" into @ret, LDB__SHA256_LEN + 1 bytes). */
+struct ldb__sha256;
+struct ldb__sha256 *ldb__sha256_new(void);
+void ldb__sha256_update(struct ldb__sha256 *h, const void *p, size_t n);
+void ldb__sha256_final(struct ldb__sha256 *h, char *ret);
+void ldb__sha256_free(struct ldb__sha256 *h);
+void ldb__sha256_buffer(const void *p, size_t n, char *ret);
+/* JSON documents of a layout.  @ref selects by annotation; NULL takes the only one. */
+int ldb__oci_parse_index(struct ldb *db, const char *json, const char *ref,
+			 struct ldb__oci_desc *ret, char **ret_ref_name);
+int ldb__oci_parse_manifest(struct ldb *db, const char *json, struct ldb__oci_image *img);
+int ldb__oci_parse_config(struct ldb *db, const char *json, struct ldb__oci_image *img);
+int ldb__oci_parse_docker(struct ldb *db, const char *json, const char *ref,
+			  struct ldb__oci_image *img);
+/* Read a small blob (<= 16 MiB) and check its size and digest: -EBADMSG on mismatch. */
+int ldb__oci_read_blob(struct ldb *db, int dirfd, const struct ldb__oci_desc *d, char **ret);
+/* Resolve the image of a layout dir: manifest, config and layer descriptors. */
+int ldb__oci_load(struct ldb *db, int dirfd, enum ldb_oci_transport t, const char *ref,
+		  struct ldb__oci_image *img);
+/* Open a file of the layout, never leaving @dirfd. */
+int ldb__oci_open(struct ldb *db, int dirfd, const char *path);
+
+/* oci-import.c */
+/* Check one layer blob: size, sha256 and (uncompressed) diff id. */
+int ldb__oci_verify_layer(struct ldb *db, int dirfd, const struct ldb__oci_desc *d,
+			  const char *diff_id, ldb_oci_cb cb, void *payload);
+
 #endif /* STRATA_LDB_INTERNAL_H */

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "tool.h"
+#include "oci.h"
 
 struct command {
 	const char *name;
@@ -27,6 +28,7 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount, "Mount a container (or a new one from an image)" },
 	{ "umount", cmd_umount, "Unmount a container" },
 	{ "ps", cmd_ps, "List containers" },
+	{ "run", cmd_run, "Run a command in a container (bubblewrap or chroot)" },
 	{ "diff", cmd_diff, "Show a container's changes" },
 	{ "commit", cmd_commit, "Make a new image from a container's changes" },
 	{ "rmi", cmd_rmi, "Remove images" },
@@ -35,7 +37,10 @@ static const struct command commands[] = {
 	{ "df", cmd_df, "Show space usage" },
 	{ "verify", cmd_verify, "Recompute layer digests" },
 	{ "check", cmd_check, "Check the store and repair what a crash left" },
-	{ "export", cmd_export, "Write a layer as an OCI layer tar stream" },
+	{ "export", cmd_oci_export, "Write an image as an OCI layout or archive (or a layer as a tar)" },
+	{ "import", cmd_import, "Import an image from an OCI layout, OCI archive or docker archive" },
+	{ "pull", cmd_pull, "Pull an image from a registry (with skopeo)" },
+	{ "push", cmd_push, "Push an image to a registry (with skopeo)" },
 };
 
 static void usage(FILE *f)

@@ -87,6 +87,7 @@ int cmd_df(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Parse argv with getopt_long; handles --help.  Returns the option char,
  * -1 at the end, 'h' handled (caller returns EXIT_OK), '?' usage error. */

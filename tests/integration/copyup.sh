@@ -324,6 +324,22 @@ test_write_readonly_lower_file_as_root() {
         assert_mode "$UPPER/ro/f" 0444
 }
 
+# Metadata changes need no write permission on the parent: the owner can
+# chmod a file in a 0555 lower dir (the copy-up must cope, also rootless).
+test_chmod_file_in_readonly_lower_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/ro/sub/f" data 0644
+        chmod 0555 "$L1/ro/sub" "$L1/ro"
+        sfs_mount "$L1"
+        chmod 0600 "$MNT/ro/sub/f" || fail "chmod of a file in a read-only lower dir"
+        assert_mode "$MNT/ro/sub/f" 0600
+        assert_mode "$UPPER/ro/sub/f" 0600
+        assert_mode "$MNT/ro/sub" 0555
+        assert_mode "$UPPER/ro/sub" 0555
+        setfattr -n user.tag -v 1 "$MNT/ro/sub" || fail "setxattr on a read-only lower dir by its owner"
+        assert_xattr "$UPPER/ro/sub" user.tag 1
+}
+
 test_mkdir_mode_0555_then_populate() {
         need_root
         L1=$(mk_layer l1)

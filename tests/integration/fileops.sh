@@ -96,6 +96,15 @@ test_symlink_and_readlink() {
         assert_eq lower "$(readlink "$UPPER/rel")" "link in upper"
 }
 
+test_long_symlink_target() {
+        _mount_one_lower
+        local target
+        target=$(printf 'd/%.0s' $(seq 1 2040))x # 4081 bytes
+        ln -s "$target" "$MNT/longlink"
+        assert_eq "$target" "$(readlink "$MNT/longlink")" "readlink of a 4081-byte target"
+        assert_eq "$target" "$(readlink "$UPPER/longlink")" "long target in upper"
+}
+
 test_readlink_of_lower_symlink() {
         L1=$(mk_layer l1)
         mk_symlink "$L1/l" "../some/where"
@@ -141,6 +150,29 @@ test_hard_link_of_lower_file() {
         echo more >>"$MNT/ldir/link"
         assert_file_content "$MNT/lower" "lower-contentmore"
         assert_exists "$UPPER/ldir/link"
+}
+
+test_hard_link_nlink_after_unlinking_other_names() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d" lower
+        mk_dir "$L1/b"
+        sfs_mount "$L1"
+        # list and stat everything after each step, as a program walking the tree does
+        ls -laR "$MNT" >/dev/null
+        ln "$MNT/d" "$MNT/b/x"
+        ls -laR "$MNT" >/dev/null
+        ln "$MNT/b/x" "$MNT/n2"
+        ls -laR "$MNT" >/dev/null
+        assert_eq "3 3 3" "$(stat -c %h "$MNT/d" "$MNT/b/x" "$MNT/n2" | tr '\n' ' ' | sed 's/ $//')" "st_nlink of the three names"
+        rm "$MNT/n2"
+        ls -laR "$MNT" >/dev/null
+        rm "$MNT/d"
+        ls -laR "$MNT" >/dev/null
+        assert_eq 1 "$(stat -c %h "$MNT/b/x")" "st_nlink of the last name"
+        assert_file_content "$MNT/b/x" lower
+        ln "$MNT/b/x" "$MNT/again" || fail "link(2) of the last remaining name failed (st_nlink 0 makes the kernel refuse it)"
+        assert_file_content "$MNT/again" lower
+        assert_eq 2 "$(stat -c %h "$UPPER/b/x")" "upper st_nlink"
 }
 
 test_unlink_and_rmdir() {

@@ -38,6 +38,8 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-180}
 TEST_USER=${TEST_USER:-stratatest}
 IS_ROOT=0
 [[ $(id -u) == 0 ]] && IS_ROOT=1
+# helpers import each other: no __pycache__ in the source tree
+export PYTHONDONTWRITEBYTECODE=1
 export STRATAFS TESTS_DIR PYTHON
 
 fsutil() { "${FSUTIL[@]}" "$@"; }

@@ -152,6 +152,48 @@ test_markers_never_visible() {
         assert_enoent "$MNT/.wh.a" "$MNT/o/.wh..wh..opq" "$MNT/o/.wh.y" "$MNT/.wh.nothing-below" "$MNT/nothing-below"
 }
 
+test_many_layers() {
+        # container images often have dozens of layers
+        local i ls=()
+        for i in $(seq 1 64); do
+                L=$(mk_layer "l$i")
+                mk_file "$L/shared/f$i" "$i"
+                mk_file "$L/same" "layer $i"
+                ls+=("$L")
+        done
+        sfs_mount "${ls[@]}"
+        assert_eq 64 "$(ls "$MNT/shared" | wc -l)" "entries merged from 64 layers"
+        assert_file_content "$MNT/same" "layer 1"
+        assert_file_content "$MNT/shared/f64" 64
+        echo x >"$MNT/shared/f64"
+        assert_file_content "$UPPER/shared/f64" x
+}
+
+# A symlink in a lower layer under a directory of the same name in a higher
+# layer is a non-dir below a dir: ignored, never followed (it could point
+# anywhere on the host).
+test_lower_symlink_below_dir_never_followed() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2) L3=$(mk_layer l3)
+        mk_file "$T/outside/secret" secret
+        mk_symlink "$L3/c" "$T/outside"
+        mk_symlink "$L3/loop" loop/x
+        mk_file "$L2/c/from-l2" l2
+        mk_file "$L1/c/mine" mine
+        mk_file "$L1/loop/in" in
+        sfs_mount "$L1" "$L2" "$L3"
+        assert_listing "$MNT/c" "from-l2 mine"
+        assert_enoent "$MNT/c/secret"
+        assert_listing "$MNT/loop" "in"
+        mv "$MNT/c" "$MNT/c2"
+        assert_listing "$MNT/c2" "from-l2 mine"
+        rm -r "$MNT/c2" "$MNT/loop"
+        assert_enoent "$MNT/c" "$MNT/c2" "$MNT/loop"
+        assert_file_content "$T/outside/secret" secret
+        mkdir "$MNT/c"
+        assert_listing "$MNT/c" ""
+        assert_opaque_on_disk "$UPPER/c"
+}
+
 test_lookup_missing_is_enoent() {
         L1=$(mk_layer l1)
         mk_file "$L1/a" a
@@ -201,6 +243,20 @@ test_ino_unique_across_devices() {
         local devs
         devs=$(find "$MNT" -printf '%D\n' | sort -u | wc -l)
         assert_eq 1 "$devs" "number of distinct st_dev through the mount"
+}
+
+test_dino_equals_st_ino_across_devices() {
+        need_root
+        L1=$(mk_tmpfs_layer l1)
+        L2=$(mk_tmpfs_layer l2)
+        local i
+        for i in $(seq 1 20); do
+                mk_file "$L1/d/a$i" "$i"
+                mk_file "$L2/d/b$i" "$i"
+        done
+        sfs_mount "$L1" "$L2"
+        echo x >>"$MNT/d/b3"
+        fsutil dino "$MNT/d" >&2 || fail "readdir d_ino differs from st_ino with layers on different devices"
 }
 
 test_ino_stable_across_copy_up() {

@@ -234,6 +234,45 @@ test_fuse_overlayfs_options_accepted() {
         ((${#bad[@]} == 0)) || fail "options fuse-overlayfs accepts were refused: $(printf '\n  %s' "${bad[@]}")"
 }
 
+test_uidmapping_maps_owners() {
+        need_root
+        L1=$(mk_layer l1)
+        mk_file "$L1/root-owned" r
+        mk_file "$L1/id5" five
+        chown 5:6 "$L1/id5"
+        mk_file "$L1/unmapped" u
+        chown 2000:2000 "$L1/unmapped"
+        # fuse-overlayfs semantics: ids C..C+N-1 on disk show as H..H+N-1
+        sfs_mount -o uidmapping=0:1000:10 -o gidmapping=0:1000:10 "$L1"
+        assert_owner "$MNT/root-owned" 1000:1000
+        assert_owner "$MNT/id5" 1005:1006
+        assert_owner "$MNT/unmapped" 65534:65534
+        chown 1003:1004 "$MNT/id5"
+        assert_owner "$MNT/id5" 1003:1004
+        assert_owner "$UPPER/id5" 3:4
+}
+
+test_squash_to_uid_and_gid() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_dir "$L1/d"
+        sfs_mount -o squash_to_uid=4242 -o squash_to_gid=4343 "$L1"
+        assert_owner "$MNT/f" 4242:4343
+        assert_owner "$MNT/d" 4242:4343
+        echo y >"$MNT/new"
+        assert_owner "$MNT/new" 4242:4343
+        assert_owner "$UPPER/new" "$(id -u):$(id -g)"
+}
+
+test_squash_to_root() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        ((IS_ROOT)) && chown 1234:5678 "$L1/f"
+        sfs_mount -o squash_to_root "$L1"
+        assert_owner "$MNT/f" 0:0
+        assert_owner "$MNT" 0:0
+}
+
 test_colon_escaped_in_lowerdir() {
         mkdir -p "$LAYERS/with:colon"
         mk_file "$LAYERS/with:colon/f" colon

@@ -18,10 +18,10 @@ import difflib
 import errno
 import os
 import random
-import shutil
 import stat
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fsutil  # noqa: E402
 
@@ -292,6 +292,18 @@ def _new_name(rng, entries):
 NOFOLLOW = os.O_NOFOLLOW
 
 
+def _rmtree(p):
+    """rm -r in sorted order, stopping at the first error: what is removed
+    before an error must not depend on the readdir order of the tree."""
+    for n in sorted(os.listdir(p)):
+        c = os.path.join(p, n)
+        if stat.S_ISDIR(os.lstat(c).st_mode):
+            _rmtree(c)
+        else:
+            os.unlink(c)
+    os.rmdir(p)
+
+
 def _apply(root, op, a):
     """Apply one op to the tree at root; return 'OK' or an errno name."""
     P = lambda r: os.path.join(root, r)  # noqa: E731
@@ -328,6 +340,10 @@ def _apply(root, op, a):
             os.mkdir(P(a[0]), 0o755)
         elif op == "rename":
             os.rename(P(a[0]), P(a[1]))
+        elif op == "rename_noreplace":
+            fsutil.renameat2(P(a[0]), P(a[1]), fsutil.RENAME_NOREPLACE)
+        elif op == "rename_exchange":
+            fsutil.renameat2(P(a[0]), P(a[1]), fsutil.RENAME_EXCHANGE)
         elif op == "symlink":
             os.symlink(a[1], P(a[0]))
         elif op == "link":
@@ -337,7 +353,7 @@ def _apply(root, op, a):
         elif op == "removexattr":
             os.removexattr(P(a[0]), a[1], follow_symlinks=False)
         elif op == "rmtree":
-            shutil.rmtree(P(a[0]))
+            _rmtree(P(a[0]))
         else:
             raise ValueError(op)
         return "OK"
@@ -351,7 +367,8 @@ def _choose(rng, entries):
     nondirs = [r for r, t in entries if t not in ("d",)]
     anything = [r for r, t in entries if r != "."]
     fd = files + dirs
-    ops = ["create", "create", "mkdir", "symlink", "rename", "rename", "rmdir", "rmtree"]
+    ops = ["create", "create", "mkdir", "symlink", "rename", "rename", "rmdir", "rmtree",
+           "rename_noreplace", "rename_exchange"]
     if files:
         ops += ["write", "append", "pwrite", "truncate", "link", "chmod"]
     if nondirs:
@@ -382,9 +399,14 @@ def _choose(rng, entries):
         return op, (rng.choice(nondirs),)
     if op in ("rmdir", "rmtree"):
         return (op, (rng.choice(dirs),)) if dirs else ("mkdir", (_new_name(rng, entries),))
-    if op == "rename":
+    if op in ("rename", "rename_noreplace"):
         src = rng.choice(anything) if anything else "a"
         return op, (src, _new_name(rng, entries))
+    if op == "rename_exchange":
+        if len(anything) < 2:
+            return "mkdir", (_new_name(rng, entries),)
+        a, b = rng.sample(anything, 2)
+        return op, (a, b)
     if op == "setxattr":
         ns = "trusted" if IS_ROOT and rng.random() < 0.3 else "user"
         return op, (rng.choice(fd), "%s.o%d" % (ns, rng.randrange(3)), b"val%d" % rng.randrange(1000))

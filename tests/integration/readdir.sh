@@ -123,6 +123,57 @@ test_100k_entries() {
         assert_exists "$UPPER/huge/extra"
 }
 
+# Entries removed or added while a directory is being read may or may not be
+# returned, but every untouched entry must come exactly once.
+test_untouched_entries_listed_once_during_changes() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/d" lo 0 199
+        _mk_many "$L1/d" hi 0 99
+        sfs_mount "$L1" "$L2"
+        "$PYTHON" - "$MNT/d" <<'EOF2' >&2 || fail "entries lost or duplicated while the dir changed (see above)"
+import os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"])
+import fsutil
+d = sys.argv[1]
+all_names = sorted(os.listdir(d))
+h = fsutil.Dir(d)
+seen = []
+for _ in range(100):
+    seen.append(h.read()[0])
+seen_set = set(seen)
+# delete 30 already-read and 30 not-yet-read entries, add 30 new ones
+gone = [n for n in all_names if n in seen_set and n not in (".", "..")][:30]
+unread = [n for n in all_names if n not in seen_set][:30]
+for n in gone + unread:
+    os.unlink(os.path.join(d, n))
+for i in range(30):
+    open(os.path.join(d, "new%02d" % i), "w").close()
+while True:
+    e = h.read()
+    if e is None:
+        break
+    seen.append(e[0])
+h.close()
+untouched = set(all_names) - set(gone) - set(unread)
+errs = []
+for n in sorted(untouched):
+    c = seen.count(n)
+    if c != 1:
+        errs.append("%s returned %d times" % (n, c))
+dups = sorted({n for n in seen if seen.count(n) > 1})
+if dups:
+    errs.append("duplicates: %s" % dups[:10])
+if errs:
+    print("\n".join(errs[:20]))
+    sys.exit(1)
+print("ok: %d untouched entries each returned once" % len(untouched))
+EOF2
+        local wh
+        wh=$(find "$UPPER/d" -mindepth 1 \( -type c -o -name '.wh.*' \) | wc -l)
+        assert_eq 60 "$wh" "whiteouts in upper after deleting 60 lower entries"
+        assert_eq 270 "$(fsutil names "$MNT/d" | wc -l)" "entries after the changes"
+}
+
 test_readdir_sees_changes_after_reopen() {
         L1=$(mk_layer l1)
         mk_file "$L1/d/a" a

@@ -231,6 +231,89 @@ test_rename_readonly_lower_dir() {
         assert_enoent "$MNT/c/ro"
 }
 
+test_rename_open_file_keeps_fd() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" "lower data"
+        sfs_mount "$L1"
+        "$PYTHON" - "$MNT" <<'EOF2' || fail "an fd opened before the rename does not follow the file"
+import os, sys
+m = sys.argv[1]
+fd = os.open(m + "/f", os.O_RDWR)
+os.rename(m + "/f", m + "/g")
+os.pwrite(fd, b"LOWER", 0)
+os.close(fd)
+got = open(m + "/g", "rb").read()
+if got != b"LOWER data":
+    print("content of the renamed file: %r, expected b'LOWER data'" % got)
+    sys.exit(1)
+EOF2
+        assert_enoent "$MNT/f"
+        assert_file_content "$UPPER/g" "LOWER data"
+}
+
+# The redirect of a renamed dir is resolved in the lower layers without
+# following symlinks: a lower layer below may hold a symlink where the path's
+# parent is (here to a host directory, and to a loop).
+test_rmdir_renamed_dir_with_symlink_in_lower_path() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2) L3=$(mk_layer l3)
+        mk_dir "$L1/c/e"
+        mk_dir "$L1/k/e"
+        mk_file "$T/outside/e/secret" secret
+        mk_symlink "$L2/c" "$T/outside"
+        mk_symlink "$L3/k" k/d
+        sfs_mount "$L1" "$L2" "$L3"
+        assert_ok rename "$MNT/c/e" "$MNT/c/n3"
+        assert_ok rename "$MNT/k/e" "$MNT/k/n3"
+        assert_listing "$MNT/c/n3" ""
+        assert_ok rmdir "$MNT/c/n3"
+        assert_ok rmdir "$MNT/k/n3"
+        assert_listing "$MNT/c" ""
+        assert_listing "$MNT/k" ""
+        assert_file_content "$T/outside/e/secret" secret
+        sfs_remount
+        assert_listing "$MNT/c" ""
+}
+
+# A non-dir in a middle layer cuts the merge: what lies below it under the
+# same path must not come back through a renamed dir's redirect.
+test_rmdir_renamed_dir_with_file_in_middle_layer() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2) L3=$(mk_layer l3)
+        mk_file "$L1/c/c/x" x
+        mk_file "$L2/c" a-file-cuts-the-merge
+        mk_file "$L3/c/c/deep" hidden
+        sfs_mount "$L1" "$L2" "$L3"
+        assert_listing "$MNT/c/c" "x"
+        assert_ok rename "$MNT/c/c" "$MNT/c/n1"
+        assert_listing "$MNT/c/n1" "x"
+        rm "$MNT/c/n1/x"
+        assert_listing "$MNT/c/n1" ""
+        assert_ok rmdir "$MNT/c/n1"
+        assert_listing "$MNT/c" ""
+        sfs_remount
+        assert_listing "$MNT/c" ""
+}
+
+# A lower dir moved twice, into a new dir that is itself moved: its lower
+# content must still count (rmdir is ENOTEMPTY) and still be listed.
+test_rmdir_of_dir_moved_into_moved_dir_is_enotempty() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/b/x" x
+        mk_symlink "$L1/b/l" ../b
+        mk_file "$L1/c/old" old
+        sfs_mount "$L1"
+        assert_ok rename "$MNT/b" "$MNT/e"
+        mkdir "$MNT/a"
+        assert_ok rename "$MNT/e" "$MNT/a/d"
+        assert_ok rename_exchange "$MNT/a" "$MNT/c"
+        assert_listing "$MNT/c/d" "l x"
+        assert_errno ENOTEMPTY rmdir "$MNT/c/d"
+        assert_file_content "$MNT/c/d/x" x
+        assert_listing "$MNT/a" "old"
+        sfs_remount
+        assert_listing "$MNT/c/d" "l x"
+        assert_errno ENOTEMPTY rmdir "$MNT/c/d"
+}
+
 test_rename_dir_over_empty_lower_dir() {
         L1=$(mk_layer l1)
         mk_file "$L1/src/f" f

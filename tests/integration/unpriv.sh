@@ -6,10 +6,12 @@
 # skips itself.  Run as root: creates the user $TEST_USER if missing and makes
 # /dev/fuse usable by everyone (0666, as distributions ship it).
 #
-#   UNPRIV_SCRIPTS="lookup rename" to run a subset.
+#   UNPRIV_SCRIPTS="lookup rename" to run a subset; UNPRIV_SEEDS (default 15)
+#   seeds for random-tree.sh (the oracle is then the reference merge and a
+#   plain directory, no kernel overlayfs).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SCRIPTS=${UNPRIV_SCRIPTS:-lookup readdir whiteout copyup rename fileops xattr}
+SCRIPTS=${UNPRIV_SCRIPTS:-lookup readdir whiteout copyup rename fileops xattr random-tree}
 
 ((IS_ROOT)) || skip "run as root: re-runs the mount tests as user $TEST_USER"
 _preflight
@@ -28,11 +30,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ORACLE_TIMEOUT=${TEST_TIMEOUT_ORACLE:-280}
+((TEST_TIMEOUT > ORACLE_TIMEOUT)) && ORACLE_TIMEOUT=$TEST_TIMEOUT
+
 as_user() {
         runuser -u "$TEST_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
                 HOME="$TMP_USER" TMPDIR="$TMP_USER" LANG=C.UTF-8 \
                 STRATAFS="$STRATAFS" TESTS_DIR="$TESTS_DIR" PYTHON="$PYTHON" \
-                TEST_TIMEOUT="$TEST_TIMEOUT" VERBOSE="${VERBOSE:-}" "$@"
+                TEST_TIMEOUT="$TEST_TIMEOUT" VERBOSE="${VERBOSE:-}" \
+                SEEDS="${UNPRIV_SEEDS:-15}" SEED_BASE="${SEED_BASE:-1}" SEED_LIST="${SEED_LIST:-}" \
+                ORACLE_OPS="${ORACLE_OPS:-60}" TEST_TIMEOUT_ORACLE="$ORACLE_TIMEOUT" "$@"
 }
 
 as_user test -x "$STRATAFS" || skip "$TEST_USER cannot execute $STRATAFS"

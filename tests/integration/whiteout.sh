@@ -194,4 +194,39 @@ test_unlink_file_hidden_in_middle_layer() {
         assert_whiteout_on_disk "$UPPER/f"
 }
 
+test_unlink_lower_file_with_255_char_name() {
+        # `.wh.` + 255 characters does not fit NAME_MAX: a format must still work
+        L1=$(mk_layer l1)
+        local long
+        long=$(printf 'x%.0s' $(seq 1 255))
+        mk_file "$L1/$long" long
+        mk_file "$L1/keep" keep
+        sfs_mount "$L1"
+        assert_file_content "$MNT/$long" long
+        rm "$MNT/$long"
+        assert_enoent "$MNT/$long"
+        assert_listing "$MNT" "keep"
+        sfs_remount
+        assert_enoent "$MNT/$long"
+        assert_listing "$MNT" "keep"
+}
+
+test_unlink_names_with_odd_characters() {
+        L1=$(mk_layer l1)
+        local names=("with space" $'new\nline' $'\xff\xfe-not-utf8' "-dash" "*star" ".hidden" "..dots")
+        local n
+        for n in "${names[@]}"; do mk_file "$L1/$n" "$n"; done
+        mk_file "$L1/keep" keep
+        sfs_mount "$L1"
+        for n in "${names[@]}"; do
+                assert_file_content "$MNT/$n" "$n"
+                rm -- "$MNT/$n"
+                assert_enoent "$MNT/$n"
+        done
+        assert_listing "$MNT" "keep"
+        sfs_remount
+        assert_listing "$MNT" "keep"
+        for n in "${names[@]}"; do assert_enoent "$MNT/$n"; done
+}
+
 run_tests "$@"

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd-run.c - `run`: mount a container (a new one when given an image), run
+ * a command in it with bubblewrap (or chroot), unmount, and exit with the
+ * command's status, as `docker run` does.
+ *
+ * Steps: resolve or create the container; read the image's OCI config (Env,
+ * Entrypoint, Cmd, WorkingDir; ldb_image_get_config()) from the nearest
+ * image of its chain that has one; mount it on a private temporary
+ * directory with `strata mount` (unless it is mounted already, then it is
+ * used where it is and left mounted); check the command exists inside
+ * (docker's 127 and 126); start the sandbox (sandbox.c); wait, forwarding
+ * SIGTERM, SIGHUP and signals sent with kill(1) to it; unmount; `--rm`
+ * removes the container.  INT, TERM, HUP and QUIT stay blocked from the
+ * start, so a signal never leaves a mount behind.
+ *
+ * Exit status: the command's; 125 when strata itself fails, 126 when the
+ * command cannot be run, 127 when it is not found, 2 on a usage error.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <json-c/json.h>
+
+#include "sandbox.h"
+#include "tool.h"
+
+#define EXIT_RUN_FAIL 125
+#define EXIT_RUN_CANNOT_EXEC 126
+#define EXIT_RUN_NOT_FOUND 127
+
+int tool_unmount(struct ldb *db, const struct ldb_digest *id, const char *mountpoint);
+
+struct run_args {
+	bool rm, use_chroot;
+	const char *name, *workdir, *hostname;
+	struct sandbox_bind *binds;
+	size_t n_binds;
+	char **env; /* -e K=V, in order */
+	size_t n_env;
+};
+
+/* What the image asks for; every field may be NULL. */
+struct run_config {
+	char **env;        /* "K=V", NULL-terminated */
+	char **entrypoint; /* NULL-terminated */
+	char **cmd;        /* NULL-terminated */
+	char *workdir;
+};
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void run_config_clear(struct run_config *c)
+{
+	strv_free(c->env);
+	strv_free(c->entrypoint);
+	strv_free(c->cmd);
+	free(c->workdir);
+	*c = (struct run_config){ 0 };
+}
+
+static void run_args_clear(struct run_args *a)
+{
+	for (size_t i = 0; i < a->n_binds; i++) {
+		free(a->binds[i].host);
+		free(a->binds[i].dest);
+	}
+	free(a->binds);
+	free(a->env);
+}
+
+/* A JSON array of strings as a NULL-terminated vector; NULL if absent or empty. */
+static char **json_strv(struct json_object *o, const char *key)
+{
+	struct json_object *arr;
+	char **v;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, key, &arr) || !json_object_is_type(arr, json_type_array))
+		return NULL;
+	n = json_object_array_length(arr);
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0, j = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i);
+
+		if (json_object_is_type(s, json_type_string))
+			v[j++] = strdup(json_object_get_string(s));
+	}
+	if (!v[0])
+		return free(v), NULL;
+	return v;
+}
+
+static int parse_config(const char *json, struct run_config *ret)
+{
+	struct json_object *root, *cfg, *wd;
+
+	root = json_tokener_parse(json);
+	if (!root)
+		return -EBADMSG;
+	/* An OCI image config keeps them under "config"; accept the bare object too. */
+	if (!json_object_object_get_ex(root, "config", &cfg) ||
+	    !json_object_is_type(cfg, json_type_object))
+		cfg = root;
+	ret->env = json_strv(cfg, "Env");
+	ret->entrypoint = json_strv(cfg, "Entrypoint");
+	ret->cmd = json_strv(cfg, "Cmd");
+	if (json_object_object_get_ex(cfg, "WorkingDir", &wd) &&
+	    json_object_is_type(wd, json_type_string) && json_object_get_string(wd)[0] == '/')
+		ret->workdir = strdup(json_object_get_string(wd));
+	json_object_put(root);
+	return 0;
+}
+
+/*
+ * The config (env, entrypoint and cmd, workdir) of the nearest image of the
+ * container's chain that has one (a commit may not copy its parent's), or
+ * nothing: then the defaults apply.
+ */
+static int image_config(struct ldb *db, const struct ldb_digest *image, struct run_config *ret)
+{
+	_cleanup_free_ struct ldb_digest *images = NULL;
+	size_t n;
+	int r;
+
+	*ret = (struct run_config){ 0 };
+	r = ldb_image_chain(db, image, &images, NULL, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *json = NULL;
+
+		r = ldb_image_get_config(db, &images[i], &json);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		r = parse_config(json, ret);
+		if (r < 0)
+			tool_err("warning: ignoring the unreadable config of the image");
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- environment ------------------------------------------------------------- */
+
+struct env {
+	char **v;
+	size_t n;
+};
+
+/* Add or replace "K=V" (copied). */
+static int env_put(struct env *e, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	char *copy, **v;
+
+	copy = strdup(kv);
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n; i++) {
+		if (strncmp(e->v[i], kv, klen) == 0 && e->v[i][klen] == '=') {
+			free(e->v[i]);
+			e->v[i] = copy;
+			return 0;
+		}
+	}
+	v = realloc(e->v, (e->n + 2) * sizeof(*v));
+	if (!v)
+		return free(copy), -ENOMEM;
+	e->v = v;
+	e->v[e->n++] = copy;
+	e->v[e->n] = NULL;
+	return 0;
+}
+
+static int env_putf(struct env *e, const char *k, const char *v)
+{
+	_cleanup_free_ char *kv = NULL;
+
+	if (asprintf(&kv, "%s=%s", k, v) < 0)
+		return -ENOMEM;
+	return env_put(e, kv);
+}
+
+/* docker's order: defaults, the image's Env, then -e (K alone takes the host's K). */
+static int build_env(const struct run_args *a, const struct run_config *cfg, const char *hostname,
+		     struct env *e)
+{
+	const char *term = getenv("TERM");
+	int r;
+
+	r = env_putf(e, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (r >= 0)
+		r = env_putf(e, "HOSTNAME", hostname);
+	if (r >= 0)
+		r = env_putf(e, "HOME", "/root");
+	if (r >= 0 && term && isatty(STDIN_FILENO))
+		r = env_putf(e, "TERM", term);
+	for (char **p = cfg->env; r >= 0 && p && *p; p++)
+		if (strchr(*p, '='))
+			r = env_put(e, *p);
+	for (size_t i = 0; r >= 0 && i < a->n_env; i++) {
+		const char *host;
+
+		if (strchr(a->env[i], '=')) {
+			r = env_put(e, a->env[i]);
+			continue;
+		}
+		host = getenv(a->env[i]);
+		if (host)
+			r = env_putf(e, a->env[i], host);
+	}
+	return r;
+}
+
+/* ---- arguments ------------------------------------------------------------------ */
+
+static const struct cmd_help run_help = {
+	"run [OPTIONS] IMAGE|CONTAINER [COMMAND [ARG...]]",
+	"Run a command in a container: mount it (a new container when given an image),\n"
+	"run COMMAND (default: the image's, or /bin/sh) in bubblewrap ($BWRAP or bwrap\n"
+	"in $PATH) with the mount as its root, /proc, /dev, a tmpfs /tmp and the image's\n"
+	"environment, then unmount.  Unprivileged users are root inside (user namespace).\n"
+	"Exits with the command's status; 125 if strata fails, 126 if COMMAND cannot be\n"
+	"run, 127 if it is not found.",
+	"      --rm             remove the container afterwards\n"
+	"      --name NAME      name of the container created from an image\n"
+	"  -v, --volume HOST:DIR[:ro]\n"
+	"                       bind mount HOST on DIR (read-only with :ro)\n"
+	"  -w, --workdir DIR    working directory inside (created if missing)\n"
+	"  -e, --env K=V        set an environment variable (K alone: the host's)\n"
+	"      --hostname NAME  host name inside (default: the short container id)\n"
+	"      --chroot         chroot(2) in private namespaces instead of bubblewrap\n"
+	"                       (root only)\n"
+	"  -i, -t               accepted out of docker habit: stdin and the terminal\n"
+	"                       are always passed through\n",
+};
+
+static int parse_volume(struct run_args *a, const char *spec)
+{
+	_cleanup_free_ char *copy = strdup(spec);
+	struct sandbox_bind b = { 0 }, *v;
+	char *dest, *mode;
+
+	if (!copy)
+		return -ENOMEM;
+	dest = strchr(copy, ':');
+	if (!dest)
+		return tool_err("invalid volume '%s': expected HOST:DIR[:ro]", spec), -EINVAL;
+	*dest++ = '\0';
+	mode = strchr(dest, ':');
+	if (mode) {
+		*mode++ = '\0';
+		if (strcmp(mode, "ro") == 0)
+			b.ro = true;
+		else if (strcmp(mode, "rw") != 0)
+			return tool_err("invalid volume '%s': mode must be ro or rw", spec), -EINVAL;
+	}
+	if (dest[0] != '/')
+		return tool_err("invalid volume '%s': '%s' is not an absolute path", spec, dest),
+		       -EINVAL;
+	b.host = realpath(copy, NULL);
+	if (!b.host)
+		return tool_err("invalid volume '%s': '%s': %m", spec, copy), -errno;
+	b.dest = strdup(dest);
+	v = realloc(a->binds, (a->n_binds + 1) * sizeof(*v));
+	if (!b.dest || !v) {
+		free(b.host);
+		free(b.dest);
+		free(v ? v : a->binds);
+		a->binds = NULL;
+		a->n_binds = 0;
+		return -ENOMEM;
+	}
+	a->binds = v;
+	a->binds[a->n_binds++] = b;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
+	static const struct option opts[] = {
+		{ "rm", no_argument, NULL, 'R' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "chroot", no_argument, NULL, 'C' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		TOOL_HELP_OPTION,
+		{}
+	};
+	char **env;
+	int c;
+
+	opterr = 0;
+	/* "+": options end at IMAGE, so the command keeps its own. */
+	while ((c = getopt_long(argc, argv, "+:v:w:e:it", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'R': a->rm = true; break;
+		case 'n': a->name = optarg; break;
+		case 'w': a->workdir = optarg; break;
+		case 'H': a->hostname = optarg; break;
+		case 'C': a->use_chroot = true; break;
+		case 'i': case 't': break;
+		case 'v':
+			if (parse_volume(a, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'e':
+			env = realloc(a->env, (a->n_env + 1) * sizeof(*env));
+			if (!env)
+				return EXIT_RUN_FAIL;
+			a->env = env;
+			a->env[a->n_env++] = optarg;
+			break;
+		GETOPT_COMMON(&run_help);
+		}
+	}
+	if (optind >= argc)
+		return tool_usage_error(&run_help, "expected IMAGE or CONTAINER");
+	if (a->workdir && a->workdir[0] != '/')
+		return tool_usage_error(&run_help, "the working directory must be absolute");
+	return -1;
+}
+
+/* ---- the container's life -------------------------------------------------------- */
+
+struct run_ctx {
+	struct ldb *db;
+	struct ldb_digest id;
+	bool created;    /* we created the container */
+	char *mp;        /* where it is mounted */
+	bool mounted;    /* we mounted it (and unmount it) */
+	bool made_dir;   /* we made mp (and remove it) */
+};
+
+/* `strata mount ID MP`, its stdout (the id) silenced. */
+static int mount_container(struct run_ctx *c)
+{
+	char hex[LDB_DIGEST_HEX_LEN + 1];
+	char *av[] = { "mount", hex, c->mp, NULL };
+	_cleanup_close_ int saved = -EBADF, null = -EBADF;
+	int r;
+
+	ldb_digest_hex(&c->id, hex);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
+		return -errno;
+	optind = 0;
+	r = cmd_mount(3, av);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	return r == EXIT_OK ? 0 : -EIO;
+}
+
+static int prepare_mount(struct run_ctx *c, const struct ldb_container_info *info)
+{
+	const char *tmp = getenv("TMPDIR");
+	int r;
+
+	if (info->mounted) {
+		c->mp = strdup(info->mountpoint);
+		return c->mp ? 0 : -ENOMEM;
+	}
+	if (asprintf(&c->mp, "%s/strata-run.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
+		c->mp = NULL;
+		return -ENOMEM;
+	}
+	if (!mkdtemp(c->mp)) {
+		r = -errno;
+		tool_err("cannot make a mount point '%s': %m", c->mp);
+		return r;
+	}
+	c->made_dir = true;
+	r = mount_container(c);
+	if (r < 0)
+		return r;
+	c->mounted = true;
+	return 0;
+}
+
+static int finish(struct run_ctx *c, bool rm)
+{
+	int ret = 0, r;
+
+	if (c->mounted) {
+		_cleanup_close_ int lock = ldb_container_lock(c->db, &c->id);
+
+		r = tool_unmount(c->db, &c->id, c->mp);
+		if (r < 0)
+			ret = r;
+		else
+			c->mounted = false;
+	}
+	if (c->made_dir && !c->mounted)
+		(void)rmdir(c->mp);
+	if (rm && !c->mounted) {
+		_cleanup_close_ int lock = ldb_container_lock(c->db, &c->id);
+
+		r = ldb_container_remove(c->db, &c->id, 0);
+		if (r < 0) {
+			tool_fail(c->db, r, "cannot remove the container");
+			ret = r;
+		}
+	}
+	free(c->mp);
+	c->mp = NULL;
+	return ret;
+}
+
+/* Wait for @pid; forward signals sent to us (not the terminal's, which it gets too). */
+static int wait_forwarding(pid_t pid, const sigset_t *set)
+{
+	for (;;) {
+		siginfo_t si;
+		int status, sig;
+
+		sig = sigwaitinfo(set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			if (si.si_code != SI_KERNEL)
+				kill(pid, sig);
+			continue;
+		}
+		if (waitpid(pid, &status, WNOHANG) != pid)
+			continue;
+		if (WIFEXITED(status))
+			return WEXITSTATUS(status);
+		return 128 + WTERMSIG(status);
+	}
+}
+
+static int resolve_container(struct run_ctx *c, const struct run_args *a, const char *ref)
+{
+	struct ldb_digest image;
+	int r;
+
+	if (!a->name && ldb_container_resolve(c->db, ref, &c->id) >= 0)
+		return 0;
+	r = ldb_image_resolve(c->db, ref, &image);
+	if (r < 0)
+		return tool_fail(c->db, r, "no such image or container '%s'", ref), r;
+	r = ldb_container_create(c->db, &image, a->name, &c->id);
+	if (r < 0)
+		return tool_fail(c->db, r, "cannot create a container from '%s'", ref), r;
+	c->created = true;
+	return 0;
+}
+
+/*
+ * docker's command: the image's Entrypoint followed by the arguments given, or
+ * by the image's Cmd when none are; /bin/sh when that leaves nothing.
+ * The strings are borrowed; free the vector only.
+ */
+static char **command_line(const struct run_config *cfg, char **args)
+{
+	static char *default_cmd[] = { "/bin/sh", NULL };
+	char **tail = args[0] ? args : cfg->cmd, **v;
+	size_t ne = 0, nt = 0;
+
+	while (cfg->entrypoint && cfg->entrypoint[ne])
+		ne++;
+	while (tail && tail[nt])
+		nt++;
+	if (ne + nt == 0)
+		tail = default_cmd, nt = 1;
+	v = calloc(ne + nt + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	if (ne)
+		memcpy(v, cfg->entrypoint, ne * sizeof(*v));
+	memcpy(v + ne, tail, nt * sizeof(*v));
+	return v;
+}
+
+/* Run the sandbox in the mounted container; returns an exit status. */
+static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_config *cfg,
+		  char **cmd, const sigset_t *blocked, const sigset_t *old)
+{
+	_cleanup_free_ char *bwrap = NULL;
+	_cleanup_free_ char **argv = command_line(cfg, cmd);
+	_cleanup_close_ int status_fd = -EBADF;
+	struct env env = { 0 };
+	char hostname[TOOL_ID_MAX];
+	struct sandbox sb = {
+		.root = c->mp,
+		.workdir = a->workdir ? a->workdir : cfg->workdir ? cfg->workdir : "/",
+		.argv = argv,
+		.binds = a->binds,
+		.n_binds = a->n_binds,
+		.use_chroot = a->use_chroot,
+		.userns = geteuid() != 0,
+	};
+	pid_t pid;
+	int r, ret = EXIT_RUN_FAIL;
+
+	if (!argv)
+		return EXIT_RUN_FAIL;
+	sb.hostname = a->hostname ? a->hostname : tool_id(&c->id, false, hostname);
+	if (!a->use_chroot) {
+		sb.bwrap = bwrap = sandbox_find_bwrap();
+		if (!bwrap) {
+			tool_err("cannot find bubblewrap: install it (bwrap in $PATH or $BWRAP), "
+				 "or use --chroot as root");
+			return EXIT_RUN_FAIL;
+		}
+	}
+	r = build_env(a, cfg, sb.hostname, &env);
+	if (r < 0)
+		goto out;
+	sb.envp = env.v;
+	r = sandbox_mkdir_p(c->mp, sb.workdir);
+	if (r < 0) {
+		tool_err("cannot create the working directory '%s': %s", sb.workdir, strerror(-r));
+		goto out;
+	}
+	r = sandbox_check_command(&sb);
+	if (r == -ENOENT || r == -EACCES) {
+		tool_err("cannot run '%s': %s", sb.argv[0],
+			 r == -ENOENT ? "no such file or directory in the container's PATH"
+				      : "permission denied (not an executable file)");
+		ret = r == -ENOENT ? EXIT_RUN_NOT_FOUND : EXIT_RUN_CANNOT_EXEC;
+		goto out;
+	}
+	r = sandbox_spawn(&sb, old, &pid, &status_fd);
+	if (r < 0) {
+		tool_err("cannot start the sandbox: %s", strerror(-r));
+		goto out;
+	}
+	ret = wait_forwarding(pid, blocked);
+	if (!sandbox_command_started(status_fd) && ret < 128) {
+		tool_err("bubblewrap could not set up the sandbox (status %d)", ret);
+		ret = EXIT_RUN_FAIL;
+	}
+out:
+	strv_free(env.v);
+	return ret;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	_cleanup_ldb_ struct ldb *db = NULL;
+	_cleanup_(ldb_container_info_clear) struct ldb_container_info info = { 0 };
+	_cleanup_(run_config_clear) struct run_config cfg = { 0 };
+	_cleanup_(run_args_clear) struct run_args a = { 0 };
+	struct run_ctx c = { 0 };
+	sigset_t blocked, old;
+	const char *ref;
+	char **cmd;
+	bool ran = false;
+	int r, ret;
+
+	r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		return r;
+	/* optind is global, and `strata mount` below parses its own argv. */
+	ref = argv[optind];
+	cmd = argv + optind + 1;
+	if (a.use_chroot && geteuid() != 0) {
+		tool_err("--chroot needs root; without it, bubblewrap runs unprivileged");
+		return EXIT_RUN_FAIL;
+	}
+	/* From here on a signal waits until the mount is cleaned up. */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGHUP);
+	sigaddset(&blocked, SIGQUIT);
+	sigaddset(&blocked, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &blocked, &old);
+
+	if (tool_open(&db) < 0)
+		return EXIT_RUN_FAIL;
+	c.db = db;
+	ret = EXIT_RUN_FAIL;
+	r = resolve_container(&c, &a, ref);
+	if (r < 0)
+		goto out; /* said why */
+	r = ldb_container_get(db, &c.id, &info);
+	if (r >= 0)
+		r = image_config(db, &info.image, &cfg);
+	if (r < 0) {
+		tool_fail(db, r, "cannot run '%s'", ref);
+		goto out;
+	}
+	r = prepare_mount(&c, &info);
+	if (r < 0)
+		goto out;
+	ran = true;
+	ret = run_in(&c, &a, &cfg, cmd, &blocked, &old);
+out:
+	/* A container we made but could not mount is of no use to anyone. */
+	r = finish(&c, a.rm || (c.created && !ran));
+	if (r < 0 && ret == 0)
+		ret = EXIT_RUN_FAIL;
+	return ret;
+}

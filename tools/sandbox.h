@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sandbox.h - run a command with a mounted container as its root file
+ * system, in bubblewrap or (root only) in a chroot(2) in private namespaces.
+ * Used by `strata run` (cmd-run.c); knows nothing of the store.
+ */
+#ifndef STRATA_SANDBOX_H
+#define STRATA_SANDBOX_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct sandbox_bind {
+	char *host; /* absolute host path (realpath'ed) */
+	char *dest; /* absolute path inside the sandbox */
+	bool ro;
+};
+
+struct sandbox {
+	const char *root;     /* the mounted root file system */
+	const char *hostname; /* NULL: keep the host's */
+	const char *workdir;  /* absolute, inside the sandbox */
+	char **argv;          /* the command */
+	char **envp;          /* its whole environment */
+	const struct sandbox_bind *binds;
+	size_t n_binds;
+	bool use_chroot; /* chroot(2) instead of bubblewrap; needs root */
+	bool userns;     /* bubblewrap: map the caller to uid/gid 0 in a user namespace */
+	const char *bwrap; /* path of bwrap (sandbox_find_bwrap()) */
+};
+
+/* Malloc'ed path of bubblewrap: $BWRAP or "bwrap" in $PATH; NULL if absent. */
+char *sandbox_find_bwrap(void);
+/*
+ * Look up sb->argv[0] inside sb->root as execvp would (PATH from sb->envp,
+ * relative to sb->workdir): 0 if it names an executable file, -ENOENT if
+ * nothing is there (docker's 127), -EACCES if it is not executable (126).
+ */
+int sandbox_check_command(const struct sandbox *sb);
+/* mkdir -p of the absolute in-sandbox @path below @root, symlinks resolved inside it. */
+int sandbox_mkdir_p(const char *root, const char *path);
+/*
+ * Start the sandboxed command; the child's signal mask becomes @child_mask.
+ * Its exit status is the command's (128+N if a signal N ended it).
+ * @ret_status_fd: read end of bwrap's --json-status-fd (-EBADF for chroot),
+ * for sandbox_command_started() once the child has exited.
+ */
+int sandbox_spawn(const struct sandbox *sb, const sigset_t *child_mask, pid_t *ret_pid,
+		  int *ret_status_fd);
+/* Did the command run and exit (false: bubblewrap failed to set up the
+ * sandbox or to exec it, or was killed)? */
+bool sandbox_command_started(int status_fd);
+
+#endif /* STRATA_SANDBOX_H */

@@ -421,7 +421,7 @@ static int setattr_override(struct sfs_fs *fs, struct sfs_node *n, const char *p
 	/* The mode on disk follows too (tools that read the upper layer, such
 	 * as containers/storage's diff, see it), keeping the daemon's own
 	 * access to its file. */
-	return neg_errno(fchmodat(fs->upper->fd, path, (attr->st_mode & 0777) |
+	return neg_errno(fchmodat(fs->upper->fd, path, (attr->st_mode & 07777) |
 				  (S_ISDIR(st.st_mode) ? S_IRWXU : S_IRUSR | S_IWUSR), 0));
 }
 

@@ -278,9 +278,15 @@ static int link_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *na
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	if (n->lower_group) {
-		r = sfs_index_nlink_adjust(fs, n->st_ino, 1, +1);
-		if (r < 0)
-			return r;
+		nlink_t nl;
+
+		/* a group's recorded count goes up; without one, the upper
+		 * file's own link count is right already */
+		if (sfs_index_nlink_get(fs, n->st_ino, &nl) == 0) {
+			r = sfs_index_nlink_set(fs, n->st_ino, nl + 1);
+			if (r < 0)
+				return r;
+		}
 	}
 	r = sfs_node_stat(fs, n, &st);
 	if (r < 0)

@@ -98,8 +98,9 @@ static int read_value(const char *path, const char *name, char **ret)
 }
 
 /* Read the overlay markers of the entry at path in layer. */
+/* want_opq: also look for a ".wh..wh..opq" entry in a directory. */
 static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
-			bool is_dir, struct markers *m)
+			bool is_dir, bool want_opq, struct markers *m)
 {
 	char ppath[PATH_MAX + 64], list[4096], val[8];
 	ssize_t len;
@@ -140,7 +141,7 @@ static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
 			m->origin = true;
 		}
 	}
-	if (is_dir && !m->opaque) {
+	if (is_dir && !m->opaque && want_opq) {
 		_cleanup_free_ char *opq = NULL;
 		struct stat st;
 
@@ -249,7 +250,7 @@ static int found_entry(struct lookup_ctx *c, unsigned layer, char *path,
 		return 0;
 	}
 	if (is_dir) {
-		r = read_markers(c->fs, layer, path, true, &m);
+		r = read_markers(c->fs, layer, path, true, true, &m);
 		if (r < 0) {
 			free(path);
 			return r;
@@ -404,13 +405,9 @@ static int lookup_upper(struct lookup_ctx *c)
 	c->top_layer = 0;
 	f->st = st;
 	f->in_upper = true;
-	/* A directory's markers matter only where a lower layer can hold
-	 * the name; a file's origin marker travels with renames and links. */
-	if (c->parent->n_lower == 0 && S_ISDIR(st.st_mode)) {
-		c->stop = true;
-		return 0;
-	}
-	r = read_markers(fs, 0, path, S_ISDIR(st.st_mode), &m);
+	/* Under a parent without lower layers, a directory can still carry a
+	 * redirect (it was moved there), though being opaque means nothing. */
+	r = read_markers(fs, 0, path, S_ISDIR(st.st_mode), c->parent->n_lower > 0, &m);
 	if (r < 0)
 		return r;
 	if (S_ISDIR(st.st_mode)) {
@@ -481,9 +478,19 @@ static void finish_found(struct sfs_fs *fs, struct sfs_found *ret)
 	if (ret->metacopy && ret->n_lower == 0)
 		ret->metacopy = false;
 	ret->st_ino = found_ino(fs, ret);
-	if (!S_ISDIR(ret->st.st_mode) && ret->st.st_nlink > 1 &&
-	    ((!ret->in_upper && ret->n_lower > 0) || ret->copied_up))
-		ret->lower_group = true;
+	/* A name of a lower inode with several names: lower, or copied up
+	 * with the group's copy in the index (index.c). */
+	if (!S_ISDIR(ret->st.st_mode) && ret->st.st_nlink > 1) {
+		if (!ret->in_upper && ret->n_lower > 0) {
+			ret->lower_group = true;
+		} else if (ret->copied_up && atomic_load(&fs->index_data_used)) {
+			char iname[64];
+			struct stat ist;
+
+			sfs_index_name(ret->st_ino, iname, sizeof(iname));
+			ret->lower_group = fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0;
+		}
+	}
 	/* A lower hard link whose inode was copied up under another name:
 	 * that copy, in the index, is what this name shows now. */
 	if (ret->lower_group && !ret->in_upper && fs->upper && S_ISREG(ret->st.st_mode) &&

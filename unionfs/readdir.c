@@ -220,10 +220,12 @@ static ino_t entry_ino(struct sfs_fs *fs, struct sfs_dirhandle *h, size_t i)
 	if (child)
 		ino = child->st_ino;
 	pthread_mutex_unlock(&fs->itable_lock);
-	if (!ino && d->n_layers == 1 && (d->layer > 0 || !fs->upper))
+	/* A non-directory of one lower layer is its own origin; a directory
+	 * may carry a redirect to content elsewhere, which decides its
+	 * number: lookup knows. */
+	if (!ino && d->n_layers == 1 && d->type != DT_DIR && d->type != DT_UNKNOWN &&
+	    (d->layer > 0 || !fs->upper))
 		ino = sfs_xino(fs, d->layer, d->ino);
-	if (!ino && d->n_layers == 1 && d->type == DT_DIR)
-		ino = sfs_xino(fs, 0, d->ino);
 	if (!ino && sfs_lookup_name(fs, h->node, d->name, &f) == 0) {
 		ino = f.st_ino;
 		sfs_lents_free(f.lower, f.n_lower);

@@ -318,6 +318,45 @@ static int apply_times(int dirfd, const char *path, const struct stat *attr,
 	return neg_errno(utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW));
 }
 
+/*
+ * A mount without xattr_permissions= changed the owner or mode of an upper
+ * file for real (`strata run` as a user): an override_stat xattr copied up
+ * from a lower layer would undo that for whoever reads it later (a commit,
+ * a mount with xattr_permissions=), so it follows the change.  path: a /proc
+ * path of the upper file, or NULL for the open upper file fd.
+ */
+static void override_follow(const struct sfs_fs *fs, int fd, const char *path,
+			    const struct stat *attr, int to_set)
+{
+	static const char *const names[] = { SFS_XATTR_OVERRIDE_CONTAINERS,
+					     SFS_XATTR_OVERRIDE_USER };
+	struct sfs_override o;
+	char buf[128];
+
+	if (fs->cfg->xattr_permissions ||
+	    !(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE)))
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		ssize_t n = path ? lgetxattr(path, names[i], buf, sizeof(buf))
+				 : fgetxattr(fd, names[i], buf, sizeof(buf));
+		int len;
+
+		if (n <= 0 || sfs_override_parse(buf, (size_t)n, &o) < 0)
+			continue;
+		if (to_set & FUSE_SET_ATTR_UID)
+			o.uid = sfs_uid_to_disk(fs, attr->st_uid);
+		if (to_set & FUSE_SET_ATTR_GID)
+			o.gid = sfs_gid_to_disk(fs, attr->st_gid);
+		if (to_set & FUSE_SET_ATTR_MODE)
+			o.mode = (o.has_type ? o.mode & S_IFMT : 0) | (attr->st_mode & 07777);
+		len = sfs_override_format(&o, buf, sizeof(buf));
+		if (len > 0 && path)
+			(void)sfs_set_marker_xattr(path, names[i], buf, (size_t)len);
+		else if (len > 0)
+			(void)fsetxattr(fd, names[i], buf, (size_t)len, 0);
+	}
+}
+
 /* setattr through an fd on the upper file: an open handle's, or one of
  * the node's handles when the node was unlinked meanwhile. */
 static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
@@ -343,6 +382,9 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		if (r < 0)
 			return r;
 	}
+	if (!fs->cfg->xattr_permissions && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+						      FUSE_SET_ATTR_MODE)))
+		override_follow(fs, fd, NULL, attr, to_set);
 	r = apply_times(fd, "", attr, to_set | SFS_SET_ATTR_EMPTY_PATH);
 	if (r < 0)
 		return r;
@@ -383,6 +425,13 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 		r = neg_errno(fchmodat(dfd, path, attr->st_mode & 07777, 0));
 		if (r < 0)
 			return r;
+	}
+	if (!fs->cfg->xattr_permissions && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+						      FUSE_SET_ATTR_MODE))) {
+		char ppath[PATH_MAX + 64];
+
+		if (sfs_proc_path(fs, 0, path, ppath, sizeof(ppath)) == 0)
+			override_follow(fs, -1, ppath, attr, to_set);
 	}
 	return apply_times(dfd, path, attr, to_set);
 }

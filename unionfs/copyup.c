@@ -271,6 +271,32 @@ static void restore_parent_times(struct sfs_fs *fs, struct sfs_node *n,
 		utimensat(fs->upper->fd, ppath, ts, AT_SYMLINK_NOFOLLOW);
 }
 
+/*
+ * The parent is a copy of a read-only lower directory: an unprivileged
+ * daemon cannot add to it, though the copy-up is legitimate (the caller
+ * may chmod a file it owns there).  Lend the daemon write permission on
+ * its own directory for the rename.
+ */
+static int rename_into_readonly_parent(struct sfs_fs *fs, struct sfs_node *n,
+				       const char *tmp, const char *upath,
+				       const struct stat *pst)
+{
+	_cleanup_free_ char *ppath = NULL;
+	int r;
+
+	if (pst->st_uid != geteuid() || (pst->st_mode & S_IWUSR))
+		return -EACCES;
+	r = sfs_node_upper_path(n->parent, &ppath);
+	if (r < 0)
+		return r;
+	r = neg_errno(fchmodat(fs->upper->fd, ppath, (pst->st_mode & 07777) | S_IWUSR | S_IXUSR, 0));
+	if (r < 0)
+		return -EACCES;
+	r = neg_errno(renameat(fs->workfd, tmp, fs->upper->fd, upath));
+	fchmodat(fs->upper->fd, ppath, pst->st_mode & 07777, 0);
+	return r;
+}
+
 /* Move the finished temporary into place.  tree_lock held (write). */
 static int install(struct copyup_ctx *c)
 {
@@ -290,6 +316,8 @@ static int install(struct copyup_ctx *c)
 	if (r < 0)
 		return r;
 	r = neg_errno(renameat(fs->workfd, c->tmp, fs->upper->fd, upath));
+	if (r == -EACCES)
+		r = rename_into_readonly_parent(fs, n, c->tmp, upath, &pst);
 	if (r < 0)
 		return r;
 	if (S_ISDIR(c->st.st_mode)) {

@@ -416,6 +416,10 @@ int sfs_copy_data(int src, int dst, off_t size);
  */
 int sfs_set_marker_xattr(const char *path, const char *name, const void *value,
 			 size_t size);
+/* set/removexattr of a user's xattr on the daemon's own upper entry, with
+ * the same write-permission lending. */
+int sfs_modify_xattr_path(const char *path, const char *name, const void *value,
+			  size_t size, int flags, bool remove);
 /* Remove path (a directory tree of markers) under dirfd, recursively. */
 int sfs_rm_rf_at(int dirfd, const char *name);
 

@@ -162,22 +162,57 @@ int sfs_rm_rf_at(int atfd, const char *name)
 	return neg_errno(unlinkat(atfd, name, AT_REMOVEDIR));
 }
 
-int sfs_set_marker_xattr(const char *path, const char *name, const void *value,
-			 size_t size)
+/* Run op on path, lending the daemon write permission on its own file
+ * when the mode denies it (an unprivileged daemon has no override). */
+static int with_write_access(const char *path, int (*op)(const char *path, void *payload),
+			     void *payload)
 {
 	struct stat st;
 	int r;
 
-	r = neg_errno(lsetxattr(path, name, value, size, 0));
+	r = op(path, payload);
 	if (r != -EACCES)
 		return r;
-	/* An unprivileged daemon needs write permission on the inode for a
-	 * user.* xattr: lend it to our own read-only file for a moment. */
-	if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode) || (st.st_mode & S_IWUSR))
+	if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & S_IWUSR))
 		return r;
 	if (chmod(path, (st.st_mode & 07777) | S_IWUSR) < 0)
 		return r;
-	r = neg_errno(lsetxattr(path, name, value, size, 0));
+	r = op(path, payload);
 	chmod(path, st.st_mode & 07777);
 	return r;
+}
+
+struct xattr_args {
+	const char *name;
+	const void *value;
+	size_t size;
+	int flags;
+	bool remove;
+};
+
+static int xattr_op(const char *path, void *payload)
+{
+	struct xattr_args *a = payload;
+
+	if (a->remove)
+		return neg_errno(lremovexattr(path, a->name));
+	return neg_errno(lsetxattr(path, a->name, a->value, a->size, a->flags));
+}
+
+int sfs_set_marker_xattr(const char *path, const char *name, const void *value,
+			 size_t size)
+{
+	struct xattr_args a = { .name = name, .value = value, .size = size };
+
+	return with_write_access(path, xattr_op, &a);
+}
+
+int sfs_modify_xattr_path(const char *path, const char *name, const void *value,
+			  size_t size, int flags, bool remove)
+{
+	struct xattr_args a = { .name = name, .value = value, .size = size,
+				.flags = flags, .remove = remove };
+
+	return with_write_access(path, xattr_op, &a);
 }

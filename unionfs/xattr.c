@@ -168,10 +168,8 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 		return r;
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	r = top_path(fs, n, path, sizeof(path));
-	if (r == 0 && remove)
-		r = neg_errno(lremovexattr(path, name));
-	else if (r == 0)
-		r = neg_errno(lsetxattr(path, name, value, size, flags));
+	if (r == 0)
+		r = sfs_modify_xattr_path(path, name, value, size, flags, remove);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	return r;
 }

@@ -325,6 +325,13 @@ static int apply_times(int dirfd, const char *path, const struct stat *attr,
  * a mount with xattr_permissions=), so it follows the change.  path: a /proc
  * path of the upper file, or NULL for the open upper file fd.
  */
+static bool is_dir(int fd, const char *path)
+{
+	struct stat st;
+
+	return (path ? lstat(path, &st) : fstat(fd, &st)) == 0 && S_ISDIR(st.st_mode);
+}
+
 static void override_follow(const struct sfs_fs *fs, int fd, const char *path,
 			    const struct stat *attr, int to_set)
 {
@@ -349,6 +356,8 @@ static void override_follow(const struct sfs_fs *fs, int fd, const char *path,
 			o.gid = sfs_gid_to_disk(fs, attr->st_gid);
 		if (to_set & FUSE_SET_ATTR_MODE)
 			o.mode = (o.has_type ? o.mode & S_IFMT : 0) | (attr->st_mode & 07777);
+		else if (!is_dir(fd, path))
+			o.mode &= ~(mode_t)(S_ISUID | S_ISGID); /* chown clears them */
 		len = sfs_override_format(&o, buf, sizeof(buf));
 		if (len > 0 && path)
 			(void)sfs_set_marker_xattr(path, names[i], buf, (size_t)len);

@@ -334,6 +334,11 @@ static int install(struct copyup_ctx *c)
 	restore_parent_times(fs, n, &pst);
 	n->in_upper = true;
 	n->metacopy = c->meta_only;
+	/* the fresh upper directory holds no ".wh.NAME" files yet */
+	if (S_ISDIR(c->st.st_mode) && !(n->whfile_known & 1)) {
+		__atomic_fetch_and(&n->whfile_present, ~1ull, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&n->whfile_known, 1ull, __ATOMIC_RELAXED);
+	}
 	if (!c->meta_only && S_ISREG(c->st.st_mode) && c->st.st_nlink > 1 &&
 	    n->lower_group && !c->data_from_lower_of_upper) {
 		index_hardlink(c, upath);

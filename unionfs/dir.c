@@ -102,6 +102,8 @@ static int prepare_create(struct create_ctx *c)
 			return -EEXIST;
 		c->over_whiteout = true;
 	}
+	if (!sfs_whfiles_possible(c->parent, 0))
+		return 0;
 	r = whname_path(c->ppath, c->name, &whp);
 	if (r < 0)
 		return r;
@@ -331,7 +333,8 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ne->link_node)
 		r = link_entry(fs, c.parent, name, ne->link_node, e);
 	else
-		r = sfs_entry_for_new(fs, c.parent, name, e);
+		r = sfs_entry_for_new(fs, c.parent, name, c.path,
+				      S_ISDIR(ne->mode) && (c.over_whiteout || c.whname), e);
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);
 	create_ctx_done(&c);

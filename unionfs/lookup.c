@@ -154,8 +154,7 @@ static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
 	return 0;
 }
 
-/* May dir (the node's entry in layer) hold ".wh.NAME" files? */
-static bool whfiles_possible(const struct sfs_node *dir, unsigned layer)
+bool sfs_whfiles_possible(const struct sfs_node *dir, unsigned layer)
 {
 	uint64_t bit = layer < 64 ? 1ull << layer : 0;
 
@@ -361,7 +360,7 @@ static int lookup_lower(struct lookup_ctx *c, unsigned layer)
 		r = -errno;
 		free(path);
 		if (r == -ENOENT || r == -ENOTDIR) {
-			if ((c->redir_dir || whfiles_possible(c->parent, layer)) &&
+			if ((c->redir_dir || sfs_whfiles_possible(c->parent, layer)) &&
 			    has_whname(fs, layer, dir, name))
 				c->stop = true;
 			return 0;
@@ -395,7 +394,7 @@ static int lookup_upper(struct lookup_ctx *c)
 		r = -errno;
 		if (r != -ENOENT)
 			return r;
-		if (whfiles_possible(c->parent, 0) && has_whname(fs, 0, dir, c->name))
+		if (sfs_whfiles_possible(c->parent, 0) && has_whname(fs, 0, dir, c->name))
 			return -ENOENT;
 		return 0;
 	}
@@ -722,9 +721,11 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
-		      struct fuse_entry_param *e)
+		      const char *upath, bool opaque, struct fuse_entry_param *e)
 {
-	struct sfs_node *stale;
+	struct sfs_node *stale, *n;
+	struct sfs_found f = { .in_upper = true, .opaque = opaque };
+	int r;
 
 	/* A node left hashed under this name is gone now. */
 	pthread_mutex_lock(&fs->itable_lock);
@@ -734,5 +735,20 @@ int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *na
 		stale->unlinked = true;
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
-	return sfs_lookup_entry(fs, parent, name, e);
+	/* Made just now in the upper layer: no markers and nothing below that
+	 * shows (a whiteout or an opaque directory hides it), so one stat
+	 * says all that lookup would. */
+	if (fstatat(fs->upper->fd, upath, &f.st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	finish_found(fs, &f);
+	r = new_node(fs, parent, name, &f, &n);
+	if (r < 0)
+		return r;
+	/* a new directory holds no ".wh.NAME" files: lookups need not probe */
+	if (S_ISDIR(f.st.st_mode))
+		__atomic_fetch_or(&n->whfile_known, 1ull, __ATOMIC_RELAXED);
+	sfs_stat_finish(fs, n, -1, &f.st);
+	fill_entry(fs, n, &f.st, e);
+	take_lookup_ref(fs, n);
+	return 0;
 }

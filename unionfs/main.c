@@ -39,6 +39,10 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* The kernel clears set-id bits and capabilities on write, truncate
+	 * and chown itself, through setattr; libfuse 3.14 does not tell the
+	 * daemon when it should. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	/* Locks are the kernel's own (single mount, local semantics). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* Writeback cache: small writes gather in the kernel's page cache

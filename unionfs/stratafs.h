@@ -189,7 +189,7 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
 /* Make a node for something just created in the upper layer and take one
  * lookup reference.  tree_lock held (write). */
 int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
-		      struct fuse_entry_param *e);
+		      const char *upath, bool opaque, struct fuse_entry_param *e);
 
 /*
  * Does name exist in a lower layer under parent (before any whiteout)?
@@ -197,6 +197,9 @@ int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *na
  * doubt (an I/O error), true.  tree_lock held.
  */
 bool sfs_lower_exists(struct sfs_fs *fs, struct sfs_node *parent, const char *name);
+
+/* May dir's entry in layer hold ".wh.NAME" files (what its listings said)? */
+bool sfs_whfiles_possible(const struct sfs_node *dir, unsigned layer);
 
 /* Names reserved for markers (".wh.*") cannot be looked up or created. */
 static inline bool sfs_name_reserved(const char *name)

@@ -18,6 +18,10 @@
  * ".wh..wh..opq" -> the store's opaque marker on the parent (fsutil.c).
  * Directory permissions are applied at the end, so a read-only directory
  * can still be filled by later entries.
+ * Owners and modes the store cannot keep (unprivileged: other users' files,
+ * set-id bits of foreign groups) are recorded on regular files and
+ * directories in user.containers.override_stat, as fuse-overlayfs and
+ * containers/storage do (fsutil.c); export writes them back into the headers.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -182,7 +186,8 @@ static void set_xattrs(struct archive_entry *e, int fd, int dirfd, const char *b
 	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd, base);
 	archive_entry_xattr_reset(e);
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		if (ldb__is_private_xattr(name))
+		/* the header's owner and mode are authoritative (see ldb__set_owner_mode()) */
+		if (ldb__is_private_xattr(name) || ldb__is_override_xattr(name))
 			continue;
 		/* Best effort: an unprivileged store cannot set trusted.* or security.*. */
 		if (fd >= 0)
@@ -240,8 +245,8 @@ static int extract_regular(struct extract_ctx *c, struct archive_entry *e, int p
 	if (r < 0)
 		return r;
 	set_xattrs(e, fd, pfd, base);
-	(void)fchown(fd, archive_entry_uid(e), archive_entry_gid(e));
-	r = neg_errno(fchmod(fd, archive_entry_perm(e)));
+	r = ldb__set_owner_mode(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
+				archive_entry_perm(e));
 	if (r < 0)
 		return r;
 	(void)futimens(fd, ts);
@@ -400,8 +405,7 @@ static int fixup_dirs(struct extract_ctx *c)
 
 		if (fd < 0)
 			continue; /* replaced by a later entry */
-		(void)fchown(fd, d->uid, d->gid);
-		(void)fchmod(fd, d->mode);
+		(void)ldb__set_owner_mode(fd, d->uid, d->gid, d->mode);
 		(void)futimens(fd, ts);
 	}
 	return 0;
@@ -536,7 +540,7 @@ static bool export_xattrs(int fd, struct archive_entry *e)
 			continue;
 		if (ldb__is_opaque_xattr(list + i, v, (size_t)vl))
 			opaque = true;
-		if (!ldb__is_private_xattr(list + i))
+		if (!ldb__is_private_xattr(list + i) && !ldb__is_override_xattr(list + i))
 			archive_entry_xattr_add_entry(e, list + i, v, (size_t)vl);
 	}
 	return opaque;
@@ -604,6 +608,8 @@ static int export_one(struct export_ctx *c, int dfd, const char *dir, const char
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
 		return export_whiteout(c, dir, name);
 	snprintf(p, sizeof(p), "%s%s%s", dir, *dir ? "/" : "", name);
+	/* an unprivileged store's emulated owner and mode are the real ones */
+	ldb__override_apply(dfd, name, &st);
 	archive_entry_copy_stat(e, &st);
 	archive_entry_set_pathname(e, p);
 	if (S_ISLNK(st.st_mode)) {

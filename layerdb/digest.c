@@ -25,6 +25,11 @@
  *       then u32 count and, sorted by name, str name, str value of every
  *       xattr except overlay/fuse-overlayfs/stratafs private ones and
  *       security.selinux (host policy, not content).
+ *   A regular file or directory carrying user.containers.override_stat (or
+ *   user.fuseoverlayfs.override_stat) "uid:gid:0mode[:type]" is hashed with
+ *   that owner and mode, and the xattr itself is not hashed: a tar added by
+ *   an unprivileged user (who cannot chown) gets the id it gets under root,
+ *   as long as its symlinks belong to the user (they cannot carry the xattr).
  *   Integers are big-endian; str is u32 length + bytes.
  * The root directory's own attributes are not part of the identity: they
  * belong to whoever created the directory (a container's upper, a tmp dir).
@@ -277,6 +282,8 @@ static int put_xattrs(struct walk_ctx *c, int dirfd, const char *name, bool *ret
 				*ret_opaque = true;
 			continue;
 		}
+		if (ldb__is_override_xattr(list + i))
+			continue; /* stands for the owner and mode, hashed as such */
 		names[keep++] = list + i;
 	}
 	qsort(names, keep, sizeof(char *), cmp_str);
@@ -458,6 +465,7 @@ static int walk_child(struct walk_ctx *c, int dirfd, size_t plen, const struct c
 	r = neg_errno(fstatat(dirfd, ch->raw, &st, AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		return r;
+	ldb__override_apply(dirfd, ch->raw, &st);
 	if (S_ISDIR(st.st_mode)) {
 		_cleanup_close_ int fd = -EBADF;
 

@@ -243,14 +243,115 @@ int ldb__copy_data(int src, int dst, uint64_t size)
 	}
 }
 
+/* ---- emulated ownership: user.containers.override_stat ------------------- */
+
+bool ldb__is_override_xattr(const char *name)
+{
+	return strcmp(name, LDB__OVERRIDE_XATTR) == 0 ||
+	       strcmp(name, "user.fuseoverlayfs.override_stat") == 0;
+}
+
+int ldb__override_parse(const char *value, size_t len, uid_t *ret_uid, gid_t *ret_gid,
+			mode_t *ret_perm)
+{
+	char buf[128], *p, *end;
+	unsigned long uid, gid, mode;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	p = buf;
+	errno = 0;
+	uid = strtoul(p, &end, 10);
+	if (end == p || *end != ':' || errno)
+		return -EINVAL;
+	p = end + 1;
+	gid = strtoul(p, &end, 10);
+	if (end == p || *end != ':' || errno)
+		return -EINVAL;
+	p = end + 1;
+	mode = strtoul(p, &end, 8);
+	if (end == p || (*end != ':' && *end != '\0') || errno)
+		return -EINVAL;
+	if (uid > UINT32_MAX || gid > UINT32_MAX)
+		return -EINVAL;
+	*ret_uid = (uid_t)uid;
+	*ret_gid = (gid_t)gid;
+	*ret_perm = (mode_t)(mode & 07777);
+	return 0;
+}
+
+void ldb__override_apply(int dirfd, const char *name, struct stat *st)
+{
+	static const char *const names[] = { LDB__OVERRIDE_XATTR,
+					     "user.fuseoverlayfs.override_stat" };
+	char p[PATH_MAX + 64], v[128];
+
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return; /* symlinks cannot carry user.* xattrs; devices are refused */
+	if (name && dirfd == AT_FDCWD)
+		snprintf(p, sizeof(p), "%s", name);
+	else if (name)
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd, name);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		ssize_t n = name ? lgetxattr(p, names[i], v, sizeof(v))
+				 : fgetxattr(dirfd, names[i], v, sizeof(v));
+		uid_t uid;
+		gid_t gid;
+		mode_t perm;
+
+		if (n > 0 && ldb__override_parse(v, (size_t)n, &uid, &gid, &perm) == 0) {
+			st->st_uid = uid;
+			st->st_gid = gid;
+			st->st_mode = (st->st_mode & S_IFMT) | perm;
+			return;
+		}
+	}
+}
+
+int ldb__set_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+	char v[128];
+	int n, r;
+
+	mode &= 07777;
+	(void)fchown(fd, uid, gid); /* EPERM/EINVAL when unprivileged: see below */
+	r = neg_errno(fchmod(fd, mode));
+	if (r < 0)
+		return r;
+	r = neg_errno(fstat(fd, &st));
+	if (r < 0)
+		return r;
+	if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode) {
+		/* kept for real: an override copied from a source would only lie */
+		(void)fremovexattr(fd, LDB__OVERRIDE_XATTR);
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return 0;
+	n = snprintf(v, sizeof(v), "%u:%u:0%o", (unsigned)uid, (unsigned)gid, (unsigned)mode);
+	/* Setting a user.* xattr needs write permission on the inode. */
+	if (!(st.st_mode & S_IWUSR))
+		(void)fchmod(fd, (st.st_mode & 07777) | S_IWUSR);
+	r = neg_errno(fsetxattr(fd, LDB__OVERRIDE_XATTR, v, (size_t)n, 0));
+	if (!(st.st_mode & S_IWUSR))
+		(void)fchmod(fd, mode);
+	/* Best effort: a file system without user xattrs keeps today's behaviour. */
+	if (r == -ENOTSUP || r == -EPERM || r == -EACCES)
+		return 0;
+	return r;
+}
+
 static void set_meta(int dirfd, const char *name, int fd, const struct stat *st)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
 
-	/* Ownership is kept when permitted; an unprivileged store owns its files. */
+	/* Ownership is kept when permitted; an unprivileged store owns its files
+	 * and records the owner and mode in user.containers.override_stat. */
 	if (fd >= 0) {
-		(void)fchown(fd, st->st_uid, st->st_gid);
-		(void)fchmod(fd, st->st_mode & 07777);
+		(void)ldb__set_owner_mode(fd, st->st_uid, st->st_gid, st->st_mode);
 		(void)futimens(fd, ts);
 	} else {
 		(void)fchownat(dirfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
@@ -318,6 +419,7 @@ static int copy_regular(struct copy_ctx *c, int srcd, int dstd, const char *name
 	r = ldb__copy_xattrs(src, dst);
 	if (r < 0)
 		return r;
+	ldb__override_apply(src, NULL, &a); /* the source's own emulated owner, if any */
 	set_meta(-1, NULL, dst, &a);
 	c->o->bytes += (uint64_t)a.st_size;
 	if (st->st_nlink > 1) {
@@ -355,6 +457,7 @@ static int copy_subdir(struct copy_ctx *c, int srcd, int dstd, const char *name,
 		       const struct stat *st)
 {
 	_cleanup_close_ int s = -EBADF, d = -EBADF;
+	struct stat eff;
 	int r;
 
 	r = neg_errno(mkdirat(dstd, name, 0700));
@@ -378,7 +481,9 @@ static int copy_subdir(struct copy_ctx *c, int srcd, int dstd, const char *name,
 		if (r < 0)
 			return r;
 	}
-	set_meta(-1, NULL, d, st); /* last: children changed the times */
+	eff = *st;
+	ldb__override_apply(s, NULL, &eff); /* the source's own emulated owner, if any */
+	set_meta(-1, NULL, d, &eff); /* last: children changed the times */
 	return 0;
 }
 

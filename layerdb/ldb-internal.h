@@ -89,6 +89,22 @@ int ldb__mkdir_p(const char *path, mode_t mode);
 int ldb__make_whiteout(struct ldb *db, int dirfd, const char *name);
 int ldb__make_opaque(struct ldb *db, int dirfd);
 int ldb__copy_xattrs(int src, int dst);
+/*
+ * Emulated ownership, as fuse-overlayfs and containers/storage record it for
+ * an unprivileged store: "uid:gid:0mode[:type]" in user.containers.override_stat
+ * on regular files and directories (stratafs -o xattr_permissions=2 shows it).
+ */
+#define LDB__OVERRIDE_XATTR "user.containers.override_stat"
+bool ldb__is_override_xattr(const char *name);
+int ldb__override_parse(const char *value, size_t len, uid_t *ret_uid, gid_t *ret_gid,
+			mode_t *ret_perm);
+/* Replace owner and permission bits of @st (a file or directory) by the
+ * override of @name in @dirfd (@name NULL: of @dirfd itself), if it has one. */
+void ldb__override_apply(int dirfd, const char *name, struct stat *st);
+/* chown + chmod the file or directory @fd; what the store cannot keep (not
+ * root: other owners, dropped set-id bits) goes into the override xattr,
+ * and a stale override is removed.  Only chmod and real I/O errors fail. */
+int ldb__set_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode);
 int ldb__copy_data(int src, int dst, uint64_t size);
 struct ldb__copy_opts {
 	bool stable;          /* retry files that change while copied */

@@ -148,7 +148,7 @@ static void add_xattrs(int fd, struct archive_entry *e)
 	size_t n = 0;
 
 	for (ssize_t i = 0; v && i < len && n < ELEMENTSOF(names); i += (ssize_t)strlen(list + i) + 1)
-		if (!ldb__is_private_xattr(list + i))
+		if (!ldb__is_private_xattr(list + i) && !ldb__is_override_xattr(list + i))
 			names[n++] = list + i;
 	for (size_t i = 1; i < n; i++) /* insertion sort: few names */
 		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
@@ -229,6 +229,7 @@ static int flatten_one(struct flat_ctx *c, const int *fds, size_t limit,
 	r = neg_errno(fstatat(dfd, fn->name, &st, AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		goto out;
+	ldb__override_apply(dfd, fn->name, &st); /* an unprivileged store's owners */
 	archive_entry_copy_stat(e, &st);
 	archive_entry_unset_atime(e);
 	archive_entry_unset_ctime(e);

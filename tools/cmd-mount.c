@@ -6,8 +6,10 @@
  * stratafs takes fuse-overlayfs's command line (DESIGN.md, contract 1):
  *   stratafs -o lowerdir=TOP:...:BASE,upperdir=U,workdir=W MOUNTPOINT
  * and daemonizes once mounted, so its exit status tells whether the mount
- * worked.  The container lock is held throughout, so a commit or another
- * mount of the same container waits.
+ * worked.  Not root, it adds xattr_permissions=2: owners and modes the user
+ * could not give the layers' files are read from user.containers.override_stat
+ * (except for `strata run`, see cmd-run.c).  The container lock is held
+ * throughout, so a commit or another mount of the same container waits.
  */
 #include <getopt.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #include "tool.h"
 
 int tool_unmount(struct ldb *db, const struct ldb_digest *id, const char *mountpoint);
+
+bool tool_mount_emulate_owners = true;
 
 static int wait_mount(const char *mp, bool mounted)
 {
@@ -64,7 +68,11 @@ static int start_daemon(struct ldb *db, const struct ldb_container_info *c, cons
 	r = lowerdirs(db, &c->image, &lower);
 	if (r < 0)
 		return tool_fail(db, r, "cannot resolve the layers of the container"), r;
-	if (asprintf(&o, "lowerdir=%s,upperdir=%s,workdir=%s", lower, c->upper, c->work) < 0)
+	/* Unprivileged, the layers' owners and modes are emulated in
+	 * user.containers.override_stat (archive.c, fsutil.c): show them, and
+	 * record chown/chmod there too. */
+	if (asprintf(&o, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, c->upper, c->work,
+		     geteuid() != 0 && tool_mount_emulate_owners ? ",xattr_permissions=2" : "") < 0)
 		return -ENOMEM;
 	r = tool_run((char *const[]){ bin, "-o", o, (char *)mp, NULL }, false);
 	if (r != 0) {

@@ -365,8 +365,19 @@ static int mount_container(struct run_ctx *c)
 	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (saved < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
 		return -errno;
+	/*
+	 * Not with emulated owners (xattr_permissions=2): stratafs runs outside
+	 * the sandbox's user namespace, which maps only the caller (to 0), so
+	 * the archive's owners (0, 42, ...) would be host ids the namespace
+	 * cannot show: everything would read as nobody (65534) and be closed to
+	 * the container's root.  Unemulated, the caller's files are root's
+	 * inside, as before.  Showing the real owners needs stratafs inside a
+	 * subuid-mapped namespace (as podman runs fuse-overlayfs).
+	 */
+	tool_mount_emulate_owners = false;
 	optind = 0;
 	r = cmd_mount(3, av);
+	tool_mount_emulate_owners = true;
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	return r == EXIT_OK ? 0 : -EIO;

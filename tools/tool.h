@@ -79,6 +79,9 @@ int cmd_create(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
+/* cmd-mount.c: show the emulated owners of an unprivileged store (stratafs
+ * -o xattr_permissions=2); `strata run` turns it off (see cmd-run.c). */
+extern bool tool_mount_emulate_owners;
 int cmd_umount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_diff(int argc, char **argv);

@@ -398,6 +398,10 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ne.open_flags & O_DIRECT) {
 		/* O_DIRECT on a fresh file: open it once created */
 		ne.open_flags &= ~O_DIRECT;
+	} else if (fs->cfg->zero_open) {
+		/* the fd becomes the node's handle for reads and writes, and
+		 * the kernel gives the offsets, also of appending writes */
+		ne.open_flags = (ne.open_flags & ~(O_ACCMODE | O_APPEND | O_TRUNC)) | O_RDWR;
 	}
 	r = do_create(req, parent, name, &ne, &e);
 	if (r < 0) {
@@ -408,6 +412,18 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	f->fd = ne.ret_fd;
 	f->upper = true;
 	f->flags = fi->flags;
+	if (fs->cfg->zero_open && !(fi->flags & O_DIRECT)) {
+		/* no RELEASE will come: the node keeps the fd (handle.c) */
+		free(f);
+		sfs_handle_adopt(fs, sfs_node_from_ino(fs, e.ino), ne.ret_fd);
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+			/* interrupted: the kernel forgets the entry itself */
+		}
+		return;
+	}
 	sfs_file_attach(fs, sfs_node_from_ino(fs, e.ino), f);
 	if (fi->flags & O_DIRECT) {
 		fi->direct_io = 1;
@@ -570,6 +586,25 @@ static void forget_name(struct sfs_fs *fs, struct sfs_node *parent, const char *
 	pthread_mutex_unlock(&fs->itable_lock);
 }
 
+/* An open file may still use the upper file about to lose this name: keep
+ * it reachable (handle.c).  tree_lock held (write). */
+static void pin_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name)
+{
+	struct sfs_node *n;
+
+	if (!fs->no_open)
+		return;
+	pthread_mutex_lock(&fs->itable_lock);
+	n = sfs_itable_find(fs, parent, name);
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (!n)
+		return;
+	sfs_handle_pin(fs, n);
+	sfs_node_unref(fs, n);
+}
+
 /* A transient node describing what lookup found, for emptiness checks. */
 static int check_dir_empty(struct sfs_fs *fs, struct sfs_node *parent,
 			   const char *name, struct sfs_found *f)
@@ -616,6 +651,8 @@ static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 	r = sfs_path_join(ppath, name, &path);
 	if (r < 0)
 		goto out;
+	if (!is_dir && f.in_upper)
+		pin_name(fs, parent, name);
 	if (!sfs_lower_exists(fs, parent, name))
 		r = remove_upper(fs, path, is_dir);
 	else if (f.in_upper)
@@ -809,6 +846,8 @@ static int clear_target(struct rename_ctx *c, bool *ret_whiteout_at_new)
 			return -ENOTDIR;
 		if (!src_dir && dst_dir)
 			return -EISDIR;
+		if (!dst_dir && c->df.in_upper)
+			pin_name(fs, c->newparent, c->newname);
 		if (dst_dir) {
 			r = check_dir_empty(fs, c->newparent, c->newname, &c->df);
 			if (r < 0)

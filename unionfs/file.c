@@ -114,6 +114,11 @@ int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
 	int fd = -EBADF;
 
 	pthread_mutex_lock(&fs->itable_lock);
+	if (n->implicit[1] && n->implicit[1]->upper) {
+		fd = fcntl(n->implicit[1]->fd, F_DUPFD_CLOEXEC, 3);
+		pthread_mutex_unlock(&fs->itable_lock);
+		return fd < 0 ? -errno : fd;
+	}
 	for (struct sfs_file *f = n->files; f; f = f->fnext) {
 		if (f->upper) {
 			fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
@@ -130,7 +135,7 @@ int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
  * reading the old data: switch it to the upper file.  The old fd stays open
  * until release, since a concurrent read may still use it.
  */
-static int file_fd(struct sfs_fs *fs, struct sfs_file *f)
+int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 {
 	struct sfs_node *n = f->node;
 	int fd;
@@ -165,6 +170,18 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sfs_file *f;
 	int fd, r;
 
+	/* Zero-message opens (handle.c): one ENOSYS and the kernel stops
+	 * sending OPEN and RELEASE for files.  Opening for writing is then
+	 * not a copy-up; the first write is. */
+	if (fs->cfg->zero_open && !(fi->flags & O_DIRECT)) {
+		if (wants_write(fi->flags) && !fs->upper) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		fs->no_open = true;
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (wants_write(fi->flags)) {
 		if (!fs->upper) {
 			fuse_reply_err(req, EROFS);
@@ -267,39 +284,55 @@ static ssize_t write_direct(int fd, struct fuse_bufvec *in, off_t off)
 void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
-	struct sfs_file *f = file_of(fi);
+	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-	int fd = file_fd(sfs_fs_from_req(req), f);
+	struct sfs_file *f;
+	bool implicit;
+	int fd, r;
 
-	if (f->flags & O_DIRECT) {
-		read_direct(req, fd, size, off);
+	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, /* write= */ false, &f);
+	if (r < 0) {
+		sfs_reply_err(req, r);
 		return;
 	}
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fd;
-	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fd = sfs_file_fd(fs, f);
+	/* Once replied to, an open's handle may be released at any moment:
+	 * only a cached handle is still ours to put. */
+	implicit = f->implicit;
+	if ((f->flags | fi->flags) & O_DIRECT) {
+		read_direct(req, fd, size, off);
+	} else {
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	}
+	if (implicit)
+		sfs_handle_put(fs, f);
 }
 
 void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		      off_t off, struct fuse_file_info *fi)
 {
-	struct sfs_file *f = file_of(fi);
+	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	struct sfs_file *f;
 	ssize_t r;
 
-	if (f->flags & O_DIRECT) {
-		r = write_direct(f->fd, in, off);
-		if (r < 0)
-			fuse_reply_err(req, (int)-r);
-		else
-			fuse_reply_write(req, (size_t)r);
+	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, /* write= */ true, &f);
+	if (r < 0) {
+		fuse_reply_err(req, (int)-r);
 		return;
 	}
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = f->fd;
-	out.buf[0].pos = off;
-	r = fuse_buf_copy(&out, in, 0);
+	if ((f->flags | fi->flags) & O_DIRECT) {
+		r = write_direct(f->fd, in, off);
+	} else {
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = f->fd;
+		out.buf[0].pos = off;
+		r = fuse_buf_copy(&out, in, 0);
+	}
+	sfs_handle_put(fs, f);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -308,6 +341,12 @@ void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* without an open there is nothing to flush, ever: ENOSYS tells
+	 * the kernel to stop asking */
+	if (!fi->fh) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/* Writes are not buffered here; close() errors of the real fd come
 	 * at release, where nobody can see them: report nothing. */
 	fuse_reply_err(req, 0);
@@ -315,7 +354,8 @@ void sfs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void sfs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	sfs_file_release(sfs_fs_from_req(req), file_of(fi));
+	if (fi->fh)
+		sfs_file_release(sfs_fs_from_req(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -323,7 +363,9 @@ void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		  struct fuse_file_info *fi)
 {
 	struct sfs_fs *fs = sfs_fs_from_req(req);
-	int fd = file_of(fi)->fd;
+	struct sfs_node *n = sfs_node_from_ino(fs, ino);
+	struct sfs_file *f;
+	int r;
 
 	/* fsync=0 / volatile: durability is given up on purpose; ENOSYS
 	 * makes the kernel stop asking and report success. */
@@ -331,19 +373,32 @@ void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	sfs_reply_err(req, neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+	/* without an open: the written (upper) file, if any */
+	r = sfs_handle_get(fs, n, fi, /* write= */ !fi->fh && n->in_upper && fs->upper, &f);
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	r = neg_errno(datasync ? fdatasync(f->fd) : fsync(f->fd));
+	sfs_handle_put(fs, f);
+	sfs_reply_err(req, r);
 }
 
 void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		      off_t length, struct fuse_file_info *fi)
 {
-	struct sfs_file *f = file_of(fi);
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_file *f = NULL;
+	int r;
 
-	if (!f->upper) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	sfs_reply_err(req, neg_errno(fallocate(f->fd, mode, offset, length)));
+	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, /* write= */ true, &f);
+	if (r == 0 && !f->upper)
+		r = -EBADF;
+	else if (r == 0)
+		r = neg_errno(fallocate(f->fd, mode, offset, length));
+	if (f)
+		sfs_handle_put(fs, f);
+	sfs_reply_err(req, r);
 }
 
 void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -351,21 +406,35 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			    off_t off_out, struct fuse_file_info *fi_out,
 			    size_t len, int flags)
 {
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_file *fin = NULL, *fout = NULL;
 	loff_t in = off_in, out = off_out;
 	ssize_t n;
+	int r;
 
-	n = copy_file_range(file_of(fi_in)->fd, &in, file_of(fi_out)->fd, &out, len, flags);
+	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino_in), fi_in, false, &fin);
+	if (r == 0)
+		r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino_out), fi_out, true, &fout);
+	if (r < 0) {
+		sfs_handle_put(fs, fin);
+		sfs_reply_err(req, r);
+		return;
+	}
+	n = copy_file_range(sfs_file_fd(fs, fin), &in, fout->fd, &out, len, flags);
 	if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP)) {
 		/* different filesystems below: copy by hand */
 		char buf[64 * 1024];
 		size_t want = len < sizeof(buf) ? len : sizeof(buf);
 
-		n = pread(file_of(fi_in)->fd, buf, want, off_in);
+		n = pread(fin->fd, buf, want, off_in);
 		if (n > 0)
-			n = pwrite(file_of(fi_out)->fd, buf, n, off_out);
+			n = pwrite(fout->fd, buf, n, off_out);
 	}
-	if (n < 0)
-		fuse_reply_err(req, errno);
+	r = n < 0 ? -errno : 0;
+	sfs_handle_put(fs, fin);
+	sfs_handle_put(fs, fout);
+	if (r < 0)
+		sfs_reply_err(req, r);
 	else
 		fuse_reply_write(req, n);
 }
@@ -373,10 +442,21 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		  struct fuse_file_info *fi)
 {
-	off_t r = lseek(file_of(fi)->fd, off, whence);
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct sfs_file *f;
+	off_t pos;
+	int r;
 
+	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, false, &f);
+	if (r < 0) {
+		sfs_reply_err(req, r);
+		return;
+	}
+	pos = lseek(sfs_file_fd(fs, f), off, whence);
+	r = pos < 0 ? -errno : 0;
+	sfs_handle_put(fs, f);
 	if (r < 0)
-		fuse_reply_err(req, errno);
+		sfs_reply_err(req, r);
 	else
-		fuse_reply_lseek(req, r);
+		fuse_reply_lseek(req, pos);
 }

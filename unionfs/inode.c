@@ -186,6 +186,7 @@ void sfs_node_unref_locked(struct sfs_fs *fs, struct sfs_node *n)
 		parent = n->parent;
 		sfs_itable_remove(fs, n);
 		sfs_group_remove(fs, n);
+		sfs_handle_drop_locked(fs, n);
 		sfs_node_free(n);
 		n = parent;
 	}

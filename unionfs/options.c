@@ -662,6 +662,7 @@ static const struct opt_def opt_table[] = {
 	{ "fsync", ARG_REQUIRED, opt_bool_choice, CFG(fsync), BOOL01 },
 	{ "fast_ino", ARG_REQUIRED, opt_ignored_choice, 0, BOOL01 },
 	{ "writeback", ARG_REQUIRED, opt_bool_choice, CFG(writeback), BOOL01 },
+	{ "zero_open", ARG_REQUIRED, opt_bool_choice, CFG(zero_open), BOOL01 },
 	{ "noxattrs", ARG_REQUIRED, opt_bool_choice, CFG(noxattrs), BOOL01 },
 	{ "plugins", ARG_REQUIRED, opt_plugins, 0, NULL },
 	{ "xattr_permissions", ARG_REQUIRED, opt_xattr_permissions, 0, "0|1|2" },
@@ -1007,6 +1008,9 @@ static struct sfs_config *config_new(void)
 	/* writeback=1 is opt-in: the kernel keeps one cache per FUSE inode,
 	 * and the names of a hard-linked file are several of them. */
 	cfg->writeback = false;
+	/* zero_open=1 is opt-in: the copy-up then happens at the first
+	 * write, not at the open for writing (handle.c) */
+	cfg->zero_open = false;
 	return cfg;
 }
 
@@ -1143,6 +1147,8 @@ static const char help_text[] =
 	"  threaded=0|1           multi-threaded loop (default 1)\n"
 	"  fsync=0|1, volatile    honour fsync (default 1); volatile means fsync=0\n"
 	"  writeback=0|1          writeback cache\n"
+	"  zero_open=0|1          no open/release requests for files; copy-up at\n"
+	"                         the first write instead of the open (default 0)\n"
 	"  noxattrs=0|1           disable extended attributes\n"
 	"  xattr_permissions=0|1|2 store owner and mode in an xattr\n"
 	"  fast_ino=0|1, plugins= accepted, no effect (plugins must be empty)\n"

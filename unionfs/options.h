@@ -60,6 +60,7 @@ struct sfs_config {
 	double timeout;    /* entry/attr timeout in seconds (timeout=) */
 	bool timeout_set;
 	bool writeback;    /* writeback= */
+	bool zero_open;    /* zero_open=: no OPEN/RELEASE messages for files */
 
 	/* durability */
 	bool fsync;        /* fsync=1 (default), fsync=0 or volatile: off */

@@ -99,6 +99,8 @@ struct sfs_node {
 
 	/* protected by fs->itable_lock */
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
+	struct sfs_file *implicit[2]; /* cached handles: [0] read, [1] write */
+	unsigned ring_idx[2];    /* their slots in fs->handle_ring */
 };
 
 struct sfs_itable {
@@ -327,7 +329,9 @@ struct sfs_file {
 	_Atomic int fd;  /* may be swapped for the upper file after copy-up */
 	bool upper;      /* fd is on the upper layer */
 	int flags;       /* open flags */
-	struct sfs_node *node;   /* referenced */
+	bool implicit;   /* a node's cached handle (handle.c), not an open's */
+	atomic_uint refs;        /* implicit handles: users + the cache */
+	struct sfs_node *node;   /* referenced, except by implicit handles */
 	struct sfs_file *fnext;  /* node->files chain, itable_lock */
 	pthread_mutex_t lock;    /* serializes the swap below */
 	int *old_fds;            /* replaced fds, closed at release */
@@ -365,6 +369,29 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			    size_t len, int flags);
 void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		  struct fuse_file_info *fi);
+
+/* ------------------------------------------------------------------ */
+/* handle.c */
+
+/*
+ * The handle for an operation on n: the open's (fi->fh), or, when the
+ * kernel sends none (zero-message opens), the node's cached one, opened on
+ * demand; for writing, the node is copied up first.  Release with
+ * sfs_handle_put().  No lock held.
+ */
+int sfs_handle_get(struct sfs_fs *fs, struct sfs_node *n, struct fuse_file_info *fi,
+		   bool write, struct sfs_file **ret);
+void sfs_handle_put(struct sfs_fs *fs, struct sfs_file *f);
+/* Keep n's file reachable through a cached handle before its name goes
+ * away (an open file may still use it).  tree_lock held (write). */
+void sfs_handle_pin(struct sfs_fs *fs, struct sfs_node *n);
+/* Cache fd (opened O_RDWR on n's upper file, by a create) as n's write
+ * handle; closes it if it cannot be cached. */
+void sfs_handle_adopt(struct sfs_fs *fs, struct sfs_node *n, int fd);
+/* Drop n's cached handles (n is being freed).  itable_lock held. */
+void sfs_handle_drop_locked(struct sfs_fs *fs, struct sfs_node *n);
+/* The fd of a handle, switched to the upper file if copied up meanwhile. */
+int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f);
 
 /* ------------------------------------------------------------------ */
 /* readdir.c */
@@ -455,6 +482,10 @@ struct sfs_fs {
 	struct sfs_itable itable;
 	struct sfs_nlinks *nlinks;      /* link counts of lower groups (index.c) */
 	atomic_bool index_nlink_used;   /* link counts recorded in the index */
+	bool no_open;                   /* opens are not sent (handle.c) */
+	/* cached handles, evicted first in first out (itable_lock) */
+	struct { struct sfs_node *node; unsigned slot; } *handle_ring;
+	unsigned ring_size, ring_pos;
 	atomic_bool index_data_used;    /* data copies recorded in the index */
 	atomic_uint_fast64_t tmp_counter;
 	atomic_uint_fast64_t generation;

@@ -129,10 +129,14 @@ test_hard_link_names_share_data_and_attrs() {
         _mount_one_lower
         head -c 50 /dev/zero | tr '\0' 'z' >"$MNT/a"
         ln "$MNT/a" "$MNT/b"
-        stat "$MNT/a" "$MNT/b" >/dev/null # both names looked up (and cached) before the changes
+        # both names looked up (and cached) before the changes, by stat and by readdirplus
+        stat "$MNT/a" "$MNT/b" >/dev/null
+        ls -la "$MNT" >/dev/null
         truncate -s 1 "$MNT/a"
+        ls -la "$MNT" >/dev/null
         assert_eq 1 "$(stat -c %s "$MNT/b")" "size of b after truncating a"
         echo hello >"$MNT/b"
+        ls -la "$MNT" >/dev/null
         assert_eq 6 "$(stat -c %s "$MNT/a")" "size of a after writing b"
         assert_file_content "$MNT/a" hello
         chmod 0600 "$MNT/b"

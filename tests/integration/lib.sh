@@ -21,8 +21,16 @@
 #   assert_*                     print expected vs actual and end the test
 #   skip "reason"                ends the test as SKIP
 #
+# Skips: a skipped test prints `ok N - name # SKIP reason` (its process exits
+# 77); a whole script that cannot run here prints `1..0 # SKIP reason` and
+# exits 0, because under meson's TAP protocol any non-zero exit is an ERROR.
+# The script exits 1 when a test failed.  Every test's temp root and mounts
+# are removed even when it fails or times out (lazy unmount as a last resort).
+#
 # Environment: STRATAFS (daemon, default ../../build/unionfs/stratafs),
-# TMPDIR, TEST_TIMEOUT (s per test), VERBOSE=1 (print output of passing tests).
+# TMPDIR, TEST_TIMEOUT (s per test), VERBOSE=1 (print output of passing
+# tests), SFS_KEEP=1 (keep the temp root of each test for inspection).
+# Run one test: `STRATAFS=... bash tests/integration/rename.sh lower_dir_twice`.
 
 set -uo pipefail
 
@@ -67,6 +75,12 @@ need_cmd() {
         for c in "$@"; do
                 command -v "$c" >/dev/null 2>&1 || skip "needs $c"
         done
+}
+
+need_space() { # GIB: free space where the test's files live
+        local avail
+        avail=$(df --output=avail -k "${T:-${TMPDIR:-/tmp}}" 2>/dev/null | tail -n 1)
+        [[ -n $avail ]] && ((avail >= $1 * 1048576)) || skip "needs $1 GiB free in ${TMPDIR:-/tmp}"
 }
 
 need_kernel_overlay() {
@@ -572,6 +586,10 @@ _cleanup_troot() { # DIR
                 echo "# cleanup: mounts left under $d, not removing it" >&2
                 return 0
         fi
+        if [[ -n ${SFS_KEEP:-} ]]; then
+                echo "# kept $d" >&2
+                return 0
+        fi
         chmod -R u+rwX "$d" 2>/dev/null
         rm -rf "$d" 2>/dev/null
         return 0
@@ -590,7 +608,7 @@ _test_cleanup() {
                 done
                 kill -KILL "$SFS_PID" 2>/dev/null
         fi
-        [[ -n ${SFS_KEEP:-} ]] || _cleanup_troot "$T"
+        _cleanup_troot "$T"
         exit "$rc"
 }
 

@@ -135,6 +135,7 @@ EOF
 
 # No global lock: a long copy-up must not stall unrelated operations.
 test_long_copy_up_does_not_block_others() {
+        need_space 7
         L1=$(mk_layer l1)
         SFS_CHECK_LOWER=0 # a manifest of 3 GiB costs more than the test
         dd if=/dev/zero of="$L1/huge" bs=1M count=3072 status=none

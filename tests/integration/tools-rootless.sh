@@ -4,8 +4,9 @@
 # tools-rootless.sh - a day with `strata` as an ordinary user (no
 # capabilities; /dev/fuse 0666 and a setuid fusermount3, as distributions
 # ship them), on the default store under $XDG_DATA_HOME/strata: add, images,
-# mount, write, umount, commit, rmi refused, rm, prune, check; and what the
-# user's layers look like to root afterwards.
+# mount, write, umount, commit, rmi refused, rm, prune, check; what the
+# user's layers look like to root afterwards; and tars with files of other
+# users (owners kept in user.containers.override_stat).
 . "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/tools-rootless-lib.sh"
 
@@ -134,6 +135,138 @@ test_whiteouts_of_a_rootless_commit_read_under_root() {
 	[ -z "$(find "$store" ! -user "$(as_user id -un)" | head -1)" ] ||
 		fail "root left files the user does not own: $(find "$store" ! -user "$(as_user id -un)")"
 	uexpect 0 "$STRATA" -q check
+}
+
+# A tar like Debian's: entries owned by other users (usr/bin/chage 0:42 mode
+# 02755, etc/seven.conf and home/seven 7:8), the rest 0:0 (with a 01777
+# /tmp), made by the user with GNU tar's --owner/--group; with $1, a busybox
+# root file system underneath.
+owned_tar() {
+	local src=$UHOME/owned out=$UHOME/owned.tar
+	[ -z "${1:-}" ] || { as_user cp -a "$(user_bb_rootfs)" "$src"; as_user rm -f "$src/.done"; }
+	as_user sh -c "mkdir -p '$src/usr/bin' '$src/home/seven' '$src/etc' '$src/tmp' &&
+		echo chage >'$src/usr/bin/chage' && chmod 2755 '$src/usr/bin/chage' &&
+		echo seven >'$src/home/seven/f' && chmod 640 '$src/home/seven/f' &&
+		chmod 750 '$src/home/seven' && echo seven >'$src/etc/seven.conf' &&
+		chmod 640 '$src/etc/seven.conf' && chmod 1777 '$src/tmp' && cd '$src' &&
+		tar --numeric-owner --owner=0 --group=0 --exclude=./usr/bin/chage \
+			--exclude=./home/seven --exclude=./etc/seven.conf -cf '$out' . &&
+		tar --numeric-owner --owner=0 --group=42 -rf '$out' ./usr/bin/chage &&
+		tar --numeric-owner --owner=7 --group=8 -rf '$out' ./home/seven ./etc/seven.conf"
+	echo "$out"
+}
+
+# The value of xattr $2 of $1 (read as root or as the user: the layers are theirs).
+xattr_of() {
+	command -v getfattr >/dev/null || skip "no getfattr (apt-get install attr)"
+	getfattr --absolute-names --only-values -n "$2" "$1" 2>/dev/null || true
+}
+
+test_foreign_owners_of_a_tar_kept_in_override_xattr() {
+	need_user
+	local tar layer uid
+	tar=$(owned_tar)
+	assert_contains "$(tar -tvf "$tar")" "^-rwxr-sr-x 0/42 .*usr/bin/chage$"
+	ust add "$tar" --tag owned >/dev/null
+	layer=$(echo "$UXDG"/strata/layers/*)
+	[ -d "$layer" ] || fail "expected one layer, got: $layer"
+	# the files are the user's (no chown without privileges) ...
+	uid=$(as_user id -u)
+	assert_eq "$(stat -c %u "$layer/usr/bin/chage")" "$uid" "owner on disk"
+	# ... and the archive's owners and modes are in fuse-overlayfs's xattr
+	assert_eq "$(xattr_of "$layer/usr/bin/chage" user.containers.override_stat)" "0:42:02755"
+	assert_eq "$(xattr_of "$layer/home/seven" user.containers.override_stat)" "7:8:0750"
+	assert_eq "$(xattr_of "$layer/home/seven/f" user.containers.override_stat)" "7:8:0640"
+	assert_eq "$(xattr_of "$layer/usr" user.containers.override_stat)" "0:0:0755"
+	assert_eq "$(xattr_of "$layer/tmp" user.containers.override_stat)" "0:0:01777"
+	uexpect 0 "$STRATA" -q verify
+	assert_contains "$OUT" ": ok"
+}
+
+test_foreign_owners_shown_through_a_rootless_mount() {
+	need_user
+	local mnt=$UHOME/mnt out
+	ust add "$(owned_tar)" --tag owned >/dev/null
+	as_user mkdir "$mnt"
+	uexpect 0 "$STRATA" -q mount --name o owned "$mnt"
+	out=$(as_user stat -c '%n %u:%g %a' "$mnt/usr/bin/chage" "$mnt/home/seven" \
+		"$mnt/etc/seven.conf" "$mnt/usr" "$mnt/tmp")
+	uexpect 0 "$STRATA" -q umount "$mnt"
+	assert_contains "$out" "/usr/bin/chage 0:42 2755$"
+	assert_contains "$out" "/home/seven 7:8 750$"
+	assert_contains "$out" "/etc/seven.conf 7:8 640$"
+	assert_contains "$out" "/usr 0:0 755$"
+	assert_contains "$out" "/tmp 0:0 1777$"
+}
+
+test_foreign_owners_get_the_layer_id_root_gets() {
+	need_user
+	[ "$(id -u)" = 0 ] || skip "needs root for the other half"
+	local tar a b f
+	tar=$(owned_tar)
+	a=$(ust add "$tar" --tag owned)
+	b=$(st add "$tar" --tag owned)
+	f=$(echo "$ROOT"/layers/*/usr/bin/chage)
+	assert_eq "$(stat -c '%u:%g %a' "$f")" "0:42 2755" "root chowns"
+	assert_eq "$(xattr_of "$f" user.containers.override_stat)" "" "and writes no override"
+	assert_eq "$a" "$b" "same tar, same layer id, rootless and as root"
+	# exported by the user, the tar carries the owners again
+	uexpect 0 "$STRATA" -q export -o "$UHOME/out.tar" owned
+	assert_contains "$(tar -tvf "$UHOME/out.tar")" "^-rwxr-sr-x 0/42 .*usr/bin/chage$"
+	assert_contains "$(tar -tvf "$UHOME/out.tar")" "^drwxr-x--- 7/8 .*home/seven/$"
+}
+
+test_emulated_owners_survive_a_rootless_commit() {
+	need_user
+	local mnt=$UHOME/mnt out
+	ust add "$(owned_tar)" --tag owned >/dev/null
+	as_user mkdir "$mnt"
+	uexpect 0 "$STRATA" -q mount --name c owned "$mnt"
+	# stratafs records the user's chmod in the same xattr (xattr_permissions=2)
+	as_user sh -c "echo new >'$mnt/tmp/new' && chmod 4711 '$mnt/tmp/new'"
+	uexpect 0 "$STRATA" -q umount "$mnt"
+	ust commit c owned:2 >/dev/null
+	ust rm c >/dev/null
+	uexpect 0 "$STRATA" -q mount --name c2 owned:2 "$mnt"
+	out=$(as_user stat -c '%n %u:%g %a' "$mnt/usr/bin/chage" "$mnt/tmp/new")
+	uexpect 0 "$STRATA" -q umount "$mnt"
+	assert_contains "$out" "/usr/bin/chage 0:42 2755$"
+	assert_contains "$out" "/tmp/new $(as_user id -u):$(as_user id -g) 4711$"
+	uexpect 0 "$STRATA" -q verify
+}
+
+# strata run: stratafs runs outside bubblewrap's user namespace, which maps
+# only the user (to 0), so it shows the user's own files (root inside) and
+# not the archive's owners (42, 7, 8 have no name there): the files stay
+# usable by the container's root, with their modes.
+test_rootless_run_of_foreign_owned_files() {
+	need_user
+	need_user_bwrap
+	local out
+	ust add "$(owned_tar bb)" --tag owned >/dev/null
+	out=$(ust run --rm owned sh -c 'stat -c "%n %u:%g %a" /usr/bin/chage /home/seven/f &&
+		cat /home/seven/f && echo x >/etc/new && echo wrote')
+	assert_contains "$out" "^/usr/bin/chage 0:0 2755$"
+	assert_contains "$out" "^/home/seven/f 0:0 640$"
+	assert_contains "$out" "^seven$"
+	assert_contains "$out" "^wrote$"
+}
+
+# A chmod in a rootless run changes the file for real; the archive's owner
+# recorded on it (copied up with it) follows, so a commit keeps both.
+test_rootless_run_chmod_kept_by_commit() {
+	need_user
+	need_user_bwrap
+	local mnt=$UHOME/mnt out
+	ust add "$(owned_tar bb)" --tag owned >/dev/null
+	uexpect 0 "$STRATA" -q run --name r owned chmod 700 /usr/bin/chage
+	ust commit r owned:2 >/dev/null
+	ust rm r >/dev/null
+	as_user mkdir "$mnt"
+	uexpect 0 "$STRATA" -q mount --name m owned:2 "$mnt"
+	out=$(as_user stat -c '%n %u:%g %a' "$mnt/usr/bin/chage")
+	uexpect 0 "$STRATA" -q umount "$mnt"
+	assert_contains "$out" "/usr/bin/chage 0:42 700$"
 }
 
 test_errors_as_user() {

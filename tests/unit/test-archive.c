@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ struct ent {
 	char type;          /* 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'c' char dev */
 	const char *data;   /* content, or link target */
 	unsigned mode;
+	unsigned uid, gid;  /* owner in the archive (default 0:0) */
 };
 
 static char *scratch;
@@ -76,8 +79,8 @@ static int write_tar(const char *path, const char *filter, const struct ent *e, 
 
 		archive_entry_set_pathname(ae, e[i].name);
 		archive_entry_set_perm(ae, e[i].mode ? e[i].mode : 0644);
-		archive_entry_set_uid(ae, 0);
-		archive_entry_set_gid(ae, 0);
+		archive_entry_set_uid(ae, e[i].uid);
+		archive_entry_set_gid(ae, e[i].gid);
 		archive_entry_set_mtime(ae, 1700000000, 0);
 		switch (e[i].type) {
 		case 'd':
@@ -448,6 +451,179 @@ static void test_should_fail_data_files(void)
 	TAP_ASSERT(layer_store_clean(&f));
 }
 
+/*
+ * Owners an unprivileged store cannot give: user.containers.override_stat.
+ * Root drops to nobody in a child for the unprivileged half; the ids of the
+ * same tar added by root and by the user must agree (no symlinks in it).
+ */
+static const struct ent owned[] = {
+	{ "usr/", 'd', NULL, 0755 },
+	{ "usr/bin/", 'd', NULL, 0755 },
+	{ "usr/bin/chage", 'f', "chage", 02755, 0, 42 },
+	{ "usr/bin/ro", 'f', "ro", 0444, 0, 0 },
+	{ "home/", 'd', NULL, 0755 },
+	{ "home/seven/", 'd', NULL, 0750, 7, 8 },
+	{ "home/seven/f", 'f', "7", 0640, 7, 8 },
+};
+
+static bool xattr_is(const char *dir, const char *rel, const char *want)
+{
+	char p[1024], v[128];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	n = lgetxattr(p, LDB__OVERRIDE_XATTR, v, sizeof(v) - 1);
+	if (n < 0)
+		return false;
+	v[n] = '\0';
+	return strcmp(v, want) == 0;
+}
+
+/* In the child: exit status 0 if all holds, else the number of the check. */
+static int unprivileged_add(int idfd)
+{
+	char t[] = "/tmp/test-archive-user.XXXXXX", tar[512], hex[LDB_DIGEST_HEX_LEN + 1];
+	_cleanup_free_ char *lp = NULL;
+	struct ldb *db = NULL;
+	struct ldb_digest l;
+	struct stat st;
+	int r = 0;
+
+	if (getuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+			      setresuid(65534, 65534, 65534) < 0))
+		return 1;
+	if (!mkdtemp(t))
+		return 2;
+	snprintf(tar, sizeof(tar), "%s/in.tar", t);
+	if (write_tar(tar, "none", owned, ELEMENTSOF(owned)) < 0)
+		r = 3;
+	else if (ldb_open(t, LDB_OPEN_MEMORY, &db) < 0 || ldb_layer_add(db, tar, NULL, NULL, &l) < 0 ||
+		 ldb_layer_path(db, &l, &lp) < 0)
+		r = 4;
+	else if (lsetxattr(lp, "user.test-archive", "1", 1, 0) < 0 && errno == ENOTSUP)
+		r = 77; /* no user xattrs here: nothing to check */
+	else if (!xattr_is(lp, "usr/bin/chage", "0:42:02755"))
+		r = 5;
+	else if (!xattr_is(lp, "usr/bin/ro", "0:0:0444") || !xattr_is(lp, "usr", "0:0:0755"))
+		r = 6;
+	else if (!xattr_is(lp, "home/seven", "7:8:0750") || !xattr_is(lp, "home/seven/f", "7:8:0640"))
+		r = 7;
+	else if (lstat(tar, &st) < 0 || st.st_uid != getuid())
+		r = 8;
+	if (r == 0) {
+		/* the digest reads the override as the owner */
+		char p[1024];
+
+		snprintf(p, sizeof(p), "%s/usr/bin/chage", lp);
+		if (lstat(p, &st) < 0)
+			r = 9;
+		else {
+			struct stat eff = st;
+
+			ldb__override_apply(AT_FDCWD, p, &eff);
+			if (eff.st_uid != 0 || eff.st_gid != 42 || (eff.st_mode & 07777) != 02755 ||
+			    !S_ISREG(eff.st_mode))
+				r = 10;
+		}
+	}
+	ldb_digest_hex(&l, hex);
+	if (r == 0 && write(idfd, hex, LDB_DIGEST_HEX_LEN) != LDB_DIGEST_HEX_LEN)
+		r = 11;
+	if (lp)
+		(void)lremovexattr(lp, "user.test-archive");
+	ldb_close(db);
+	(void)ldb__rm_rf_at(AT_FDCWD, t);
+	return r;
+}
+
+static void test_unprivileged_owners_in_override_xattr(void)
+{
+	_cleanup_(fx_free) struct fx f;
+	struct ldb_digest l;
+	char hex[LDB_DIGEST_HEX_LEN + 1], got[LDB_DIGEST_HEX_LEN + 1] = "";
+	int pfd[2], status;
+	pid_t pid;
+
+	TAP_ASSERT(pipe(pfd) == 0);
+	pid = fork();
+	TAP_ASSERT(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		_exit(unprivileged_add(pfd[1]));
+	}
+	close(pfd[1]);
+	TAP_ASSERT(read(pfd[0], got, LDB_DIGEST_HEX_LEN) >= 0);
+	close(pfd[0]);
+	TAP_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("# no user xattrs on /tmp: skipped\n");
+		return;
+	}
+	if (WEXITSTATUS(status) != 0)
+		TAP_FAIL_("unprivileged add: check %d failed", WEXITSTATUS(status));
+	if (getuid() != 0)
+		return;
+	/* root chowns for real, writes no override, and gets the same id */
+	TAP_ASSERT_OK(fx_init(&f));
+	TAP_ASSERT_OK(add_tar(&f, "none", owned, ELEMENTSOF(owned), &l));
+	ldb_digest_hex(&l, hex);
+	TAP_ASSERT_STR(hex, ==, got);
+	{
+		_cleanup_free_ char *lp = NULL;
+		char p[1024];
+		struct stat st;
+
+		TAP_ASSERT_OK(ldb_layer_path(f.db, &l, &lp));
+		snprintf(p, sizeof(p), "%s/usr/bin/chage", lp);
+		TAP_ASSERT(lstat(p, &st) == 0 && st.st_uid == 0 && st.st_gid == 42 &&
+			   (st.st_mode & 07777) == 02755);
+		TAP_ASSERT(lgetxattr(p, LDB__OVERRIDE_XATTR, NULL, 0) < 0);
+	}
+}
+
+/* Export writes the emulated owner back into the headers, without the xattr. */
+static void test_override_exported_as_owner(void)
+{
+	_cleanup_(fx_free) struct fx f;
+	_cleanup_free_ char *lp = NULL;
+	struct ldb_digest l;
+	const struct ent e[] = { { "f", 'f', "x", 0644 } };
+	char p[1024], out[512];
+	struct archive *a;
+	struct archive_entry *ae;
+	bool seen = false;
+	int fd;
+
+	TAP_ASSERT_OK(fx_init(&f));
+	TAP_ASSERT_OK(add_tar(&f, "none", e, ELEMENTSOF(e), &l));
+	TAP_ASSERT_OK(ldb_layer_path(f.db, &l, &lp));
+	snprintf(p, sizeof(p), "%s/f", lp);
+	if (lsetxattr(p, LDB__OVERRIDE_XATTR, "5:42:04710", 10, 0) < 0 && errno == ENOTSUP) {
+		printf("# no user xattrs: skipped\n");
+		return;
+	}
+	snprintf(out, sizeof(out), "%s/ov.tar", scratch);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	TAP_ASSERT(fd >= 0);
+	TAP_ASSERT_OK(ldb_layer_export(f.db, &l, fd, "none"));
+	close(fd);
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	TAP_ASSERT(archive_read_open_filename(a, out, 1 << 16) == ARCHIVE_OK);
+	while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+		if (strcmp(archive_entry_pathname(ae), "f") != 0)
+			continue;
+		seen = true;
+		TAP_ASSERT_INT(archive_entry_uid(ae), ==, 5);
+		TAP_ASSERT_INT(archive_entry_gid(ae), ==, 42);
+		TAP_ASSERT_INT(archive_entry_perm(ae), ==, 04710);
+		TAP_ASSERT_INT(archive_entry_xattr_count(ae), ==, 0);
+	}
+	archive_read_free(a);
+	unlink(out);
+	TAP_ASSERT(seen);
+}
+
 int main(void)
 {
 	char t[] = "/tmp/test-archive-scratch.XXXXXX";
@@ -470,6 +646,8 @@ int main(void)
 	TAP_TEST(test_corrupt_and_truncated_refused);
 	TAP_TEST(test_golden_archive);
 	TAP_TEST(test_should_fail_data_files);
+	TAP_TEST(test_unprivileged_owners_in_override_xattr);
+	TAP_TEST(test_override_exported_as_owner);
 	(void)ldb__rm_rf_at(AT_FDCWD, scratch);
 	return tap_done();
 }

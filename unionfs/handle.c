@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * handle.c - file handles for operations that come without one.
+ *
+ * Zero-message opens (zero_open=1): the first open(2) answers ENOSYS, and from then on
+ * the kernel sends neither OPEN nor RELEASE for regular files (it keeps
+ * their page cache across opens, which is right here: every change goes
+ * through the daemon).  Reading a cached file then costs no request at
+ * all.  READ, WRITE and the other file operations arrive with fh 0 and use
+ * a handle cached in the node: [0] reads the top entry, [1] writes the
+ * upper file, which the first write copies up (O_TRUNC arrives as a
+ * truncating setattr, since the daemon does not claim atomic O_TRUNC).
+ *
+ * Bounds: at most SFS_HANDLE_CACHE cached handles, replaced first in
+ * first out; a node's handles also go when the kernel forgets the node.
+ * A file unlinked while open keeps its data through a handle pinned at
+ * the unlink (sfs_handle_pin), which eviction skips.
+ *
+ * The price: a file is copied up at its first write, not when opened for
+ * writing, and a lower file deleted while open for writing but before any
+ * write cannot be written any more; hence opt-in.
+ *
+ * A handle is reference counted: the cache holds one reference, every
+ * operation using it another, so an eviction never closes an fd in use.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stratafs.h"
+
+/* Enough for every file a busy program has open at once; far below the
+ * descriptor limit. */
+#define SFS_HANDLE_CACHE 1024
+
+static void handle_free(struct sfs_file *f)
+{
+	close(f->fd);
+	for (size_t i = 0; i < f->n_old_fds; i++)
+		close(f->old_fds[i]);
+	free(f->old_fds);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+void sfs_handle_put(struct sfs_fs *fs, struct sfs_file *f)
+{
+	if (f && f->implicit && atomic_fetch_sub(&f->refs, 1) == 1)
+		handle_free(f);
+}
+
+/* Make room in the ring at its current position and take the slot for
+ * (n, slot).  itable_lock held.  Returns the evicted handle, to put once
+ * unlocked, or NULL.  Returns with *stored false when every slot is held
+ * by a pinned handle: then nothing is cached. */
+static struct sfs_file *ring_insert(struct sfs_fs *fs, struct sfs_node *n, unsigned slot,
+				    bool *stored)
+{
+	*stored = false;
+	if (!fs->handle_ring) {
+		fs->handle_ring = calloc(SFS_HANDLE_CACHE, sizeof(*fs->handle_ring));
+		if (!fs->handle_ring)
+			return NULL;
+		fs->ring_size = SFS_HANDLE_CACHE;
+	}
+	for (unsigned tries = 0; tries < fs->ring_size; tries++) {
+		unsigned pos = fs->ring_pos;
+		struct sfs_node *v = fs->handle_ring[pos].node;
+		unsigned vs = fs->handle_ring[pos].slot;
+		struct sfs_file *victim = NULL;
+
+		fs->ring_pos = (pos + 1) % fs->ring_size;
+		if (v && v->implicit[vs] && v->unlinked)
+			continue; /* pinned: an open file may still need it */
+		if (v && v->implicit[vs]) {
+			victim = v->implicit[vs];
+			v->implicit[vs] = NULL;
+		}
+		fs->handle_ring[pos].node = n;
+		fs->handle_ring[pos].slot = slot;
+		n->ring_idx[slot] = pos;
+		*stored = true;
+		return victim;
+	}
+	return NULL;
+}
+
+void sfs_handle_drop_locked(struct sfs_fs *fs, struct sfs_node *n)
+{
+	for (unsigned s = 0; s < 2; s++) {
+		struct sfs_file *f = n->implicit[s];
+
+		if (!f)
+			continue;
+		n->implicit[s] = NULL;
+		if (fs->handle_ring && fs->handle_ring[n->ring_idx[s]].node == n)
+			fs->handle_ring[n->ring_idx[s]].node = NULL;
+		sfs_handle_put(fs, f);
+	}
+}
+
+/* Open a new handle of n.  No lock held. */
+static int handle_open(struct sfs_fs *fs, struct sfs_node *n, bool write,
+		       struct sfs_file **ret)
+{
+	struct sfs_file *f;
+	int fd;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	fd = sfs_open_node(fs, n, write ? O_RDWR : O_RDONLY);
+	if (fd == -EACCES && write)
+		fd = sfs_open_node(fs, n, O_WRONLY); /* a write-only file */
+	f->upper = (n->in_upper && !(n->metacopy && !write)) || n->index_hit;
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (fd < 0) {
+		free(f);
+		return fd;
+	}
+	f->fd = fd;
+	f->flags = write ? O_RDWR : O_RDONLY;
+	f->implicit = true;
+	f->node = n;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_init(&f->lock, NULL);
+	*ret = f;
+	return 0;
+}
+
+static int implicit_get(struct sfs_fs *fs, struct sfs_node *n, bool write,
+			struct sfs_file **ret)
+{
+	struct sfs_file *f, *victim = NULL;
+	unsigned slot = write;
+	bool stored;
+	int r;
+
+	if (write) {
+		r = sfs_copyup(fs, n, /* meta_only= */ false);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&fs->itable_lock);
+	f = n->implicit[slot];
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (f) {
+		*ret = f;
+		return 0;
+	}
+
+	r = handle_open(fs, n, write, &f);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&fs->itable_lock);
+	if (n->implicit[slot]) {
+		/* another thread was quicker: use its handle */
+		struct sfs_file *other = n->implicit[slot];
+
+		atomic_fetch_add(&other->refs, 1);
+		pthread_mutex_unlock(&fs->itable_lock);
+		handle_free(f);
+		*ret = other;
+		return 0;
+	}
+	victim = ring_insert(fs, n, slot, &stored);
+	if (stored) {
+		n->implicit[slot] = f;
+		atomic_fetch_add(&f->refs, 1); /* the cache's reference */
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_handle_put(fs, victim);
+	*ret = f;
+	return 0;
+}
+
+int sfs_handle_get(struct sfs_fs *fs, struct sfs_node *n, struct fuse_file_info *fi,
+		   bool write, struct sfs_file **ret)
+{
+	if (fi && fi->fh) {
+		*ret = (struct sfs_file *)(uintptr_t)fi->fh;
+		return 0;
+	}
+	if (write && !fs->upper)
+		return -EROFS;
+	return implicit_get(fs, n, write, ret);
+}
+
+void sfs_handle_pin(struct sfs_fs *fs, struct sfs_node *n)
+{
+	struct sfs_file *f, *victim;
+	bool stored;
+
+	if (!fs->no_open || !S_ISREG(n->type) || !n->in_upper || n->implicit[1] ||
+	    __atomic_load_n(&n->nlookup, __ATOMIC_RELAXED) == 0)
+		return;
+	/* The caller holds the tree lock for writing: open directly. */
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return;
+	f->fd = sfs_open_node(fs, n, O_RDWR);
+	if (f->fd < 0) {
+		free(f);
+		return;
+	}
+	f->upper = true;
+	f->flags = O_RDWR;
+	f->implicit = true;
+	f->node = n;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_lock(&fs->itable_lock);
+	victim = ring_insert(fs, n, 1, &stored);
+	if (stored)
+		n->implicit[1] = f;
+	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_handle_put(fs, victim);
+	if (!stored)
+		handle_free(f);
+}
+
+void sfs_handle_adopt(struct sfs_fs *fs, struct sfs_node *n, int fd)
+{
+	struct sfs_file *f, *victim = NULL;
+	bool stored = false;
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		return;
+	}
+	f->fd = fd;
+	f->upper = true;
+	f->flags = O_RDWR;
+	f->implicit = true;
+	f->node = n;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_lock(&fs->itable_lock);
+	if (!n->implicit[1]) {
+		victim = ring_insert(fs, n, 1, &stored);
+		if (stored)
+			n->implicit[1] = f;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_handle_put(fs, victim);
+	if (!stored)
+		handle_free(f);
+}

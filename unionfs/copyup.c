@@ -380,7 +380,10 @@ static int prepare(struct copyup_ctx *c)
 			      AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		return r;
-	if (c->meta_only && (!S_ISREG(c->st.st_mode) || !fs->metacopy || n->in_upper))
+	/* A name of a lower hard-link group is copied with its data, into
+	 * the index, so that a chmod shows on every name (index.c). */
+	if (c->meta_only && (!S_ISREG(c->st.st_mode) || !fs->metacopy || n->in_upper ||
+			     n->lower_group))
 		c->meta_only = false;
 	c->uid = c->st.st_uid;
 	c->gid = c->st.st_gid;

@@ -565,11 +565,24 @@ static int replace_with_whiteout(struct sfs_fs *fs, struct sfs_node *parent,
 		return r;
 	SFS_TRACE("whiteout %s (exchange)", path);
 	r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, path, RENAME_EXCHANGE));
+	if (r == -EACCES && is_dir) {
+		/* moving a directory needs write permission on it; this one
+		 * (ours, made read-only through the mount) is going away */
+		if (fchmodat(fs->upper->fd, path, S_IRWXU, 0) == 0)
+			r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, path,
+						RENAME_EXCHANGE));
+	}
 	if (r < 0) {
 		unlinkat(fs->workfd, tmp, 0);
 		return r;
 	}
-	return sfs_rm_rf_at(fs->workfd, tmp);
+	/* The name is gone already; what cannot be removed now is garbage in
+	 * workdir/work, which the next mount removes. */
+	r = sfs_rm_rf_at(fs->workfd, tmp);
+	if (r < 0)
+		sfs_log(SFS_LOG_WARNING, "cannot remove %s from the work directory: %s",
+			path, strerror(-r));
+	return 0;
 }
 
 /* The hashed node of (parent, name) is gone from the namespace. */

@@ -52,9 +52,11 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	fs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
-	/* Always readdirplus: a walk then needs no LOOKUP per entry, and the
-	 * merge already knows which layer holds what. */
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	/* Readdirplus stays adaptive (the kernel's READDIRPLUS_AUTO): always
+	 * answering with attributes makes a walk need no LOOKUP per entry
+	 * (walk cold 1.34x of kernel overlayfs instead of 1.78x), but makes
+	 * a plain listing read every inode from disk (ls -f of 20k entries
+	 * 5.5x instead of 1.25x); measured on unionbench's full dataset. */
 	conn->time_gran = 1;
 
 	if (daemon_state.ready_fd >= 0) {

@@ -42,6 +42,27 @@ static unsigned char dtype_of(mode_t mode)
 	return IFTODT(mode);
 }
 
+/*
+ * An upper directory the caller made unreadable or unsearchable through the
+ * mount (chmod 0 of an empty directory, then rmdir) is still the daemon's
+ * own: an unprivileged daemon lends itself read and search permission while
+ * it lists it.  Returns the mode to restore, or 0 when nothing was lent.
+ */
+static mode_t lend_upper_dir(struct sfs_fs *fs, unsigned layer, const char *path)
+{
+	int lfd = fs->layers[layer].fd;
+	struct stat st;
+
+	if (!fs->layers[layer].upper || fs->can_chown)
+		return 0;
+	if (fstatat(lfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IRUSR | S_IXUSR)) == (S_IRUSR | S_IXUSR))
+		return 0;
+	if (fchmodat(lfd, path, (st.st_mode & 07777) | S_IRUSR | S_IXUSR, 0) < 0)
+		return 0;
+	return S_IFDIR | (st.st_mode & 07777);
+}
+
 /* Add every entry of one layer's directory to the merge; *ret_whfiles
  * tells whether it holds ".wh.NAME" files. */
 static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
@@ -51,14 +72,18 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 	struct dirent *de;
 	int fd, r;
 
+	mode_t lent = lend_upper_dir(fs, layer, path);
+
 	fd = openat(fs->layers[layer].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (fd < 0) {
+		r = errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+		goto out;
+	}
 	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;
 		close(fd);
-		return r;
+		goto out;
 	}
 	for (errno = 0; (de = readdir(d)); errno = 0) {
 		const char *name = de->d_name, *target;
@@ -74,7 +99,7 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 			*ret_whfiles = true;
 			r = sfs_dirmerge_add(m, layer, target, DT_UNKNOWN, 0, SFS_DE_WHITEOUT);
 			if (r < 0)
-				return r;
+				goto out;
 			continue;
 		}
 		if (type == DT_CHR || type == DT_UNKNOWN) {
@@ -88,9 +113,13 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 		}
 		r = sfs_dirmerge_add(m, layer, name, type, de->d_ino, flags);
 		if (r < 0)
-			return r;
+			goto out;
 	}
-	return errno ? -errno : 0;
+	r = errno ? -errno : 0;
+out:
+	if (lent)
+		fchmodat(fs->layers[layer].fd, path, lent & 07777, 0);
+	return r;
 }
 
 /* Remember what a listing showed about ".wh.NAME" files (lookup.c). */

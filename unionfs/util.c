@@ -143,6 +143,9 @@ int sfs_rm_rf_at(int atfd, const char *name)
 	if (r != -EISDIR && r != -EPERM)
 		return r == -ENOENT ? 0 : r;
 
+	/* It goes anyway: make sure the daemon may list and empty it, even
+	 * if it was made read-only or unsearchable through the mount. */
+	fchmodat(atfd, name, S_IRWXU, 0);
 	fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -278,6 +278,29 @@ test_write_to_lower_hardlink_updates_all_names() {
         assert_file_content "$MNT/sub/c" new
 }
 
+test_metadata_change_on_lower_hardlink_visible_on_all_names() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a/b" shared
+        mk_hardlink "$L1/a/b" "$L1/a/c"
+        mk_hardlink "$L1/a/b" "$L1/e"
+        sfs_mount "$L1"
+        ls -laR "$MNT" >/dev/null
+        chmod 0640 "$MNT/a/c"
+        ls -laR "$MNT" >/dev/null
+        setfattr -n user.tag -v one "$MNT/e"
+        ls -laR "$MNT" >/dev/null
+        local n
+        for n in a/b a/c e; do
+                assert_mode "$MNT/$n" 0640
+                assert_xattr "$MNT/$n" user.tag one
+        done
+        sfs_remount
+        for n in a/b a/c e; do
+                assert_mode "$MNT/$n" 0640
+                assert_xattr "$MNT/$n" user.tag one
+        done
+}
+
 test_hardlink_nlink_after_unlink() {
         L1=$(mk_layer l1)
         mk_file "$L1/a" x

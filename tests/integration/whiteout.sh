@@ -67,6 +67,24 @@ test_rmdir_empty_lower_dir_writes_whiteout() {
         assert_whiteout_on_disk "$UPPER/empty"
 }
 
+# rmdir needs no permission on the directory itself: an empty (in the merged
+# view) dir of mode 0600 or 0000 is removable by the owner of its parent,
+# also when the daemon runs unprivileged and cannot search it.
+test_rmdir_empty_dir_without_search_permission() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/f" x
+        mk_dir "$L1/e"
+        sfs_mount "$L1"
+        rm "$MNT/d/f"
+        chmod 0600 "$MNT/d"
+        chmod 0000 "$MNT/e"
+        assert_ok rmdir "$MNT/d"
+        assert_ok rmdir "$MNT/e"
+        assert_enoent "$MNT/d" "$MNT/e"
+        assert_whiteout_on_disk "$UPPER/d"
+        assert_whiteout_on_disk "$UPPER/e"
+}
+
 test_rmdir_nonempty_lower_dir_is_enotempty() {
         L1=$(mk_layer l1)
         mk_file "$L1/d/f" x

@@ -115,30 +115,6 @@ static void override_apply(const struct sfs_override *o, struct stat *st)
 	}
 }
 
-/* /proc path of n's top entry.  tree_lock held. */
-static int top_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size)
-{
-	_cleanup_free_ char *upath = NULL;
-	int r;
-
-	if (n->in_upper) {
-		r = sfs_node_upper_path(n, &upath);
-		if (r < 0)
-			return r;
-		return sfs_proc_path(fs, 0, upath, buf, size);
-	}
-	if (n->index_hit) {
-		char iname[64];
-
-		sfs_index_name(n->st_ino, iname, sizeof(iname));
-		return snprintf(buf, size, "/proc/self/fd/%d/%s", fs->indexfd, iname) < (int)size ?
-			0 : -ENAMETOOLONG;
-	}
-	if (n->n_lower == 0)
-		return -ESTALE;
-	return sfs_proc_path(fs, n->lower[0].layer, n->lower[0].path, buf, size);
-}
-
 /* fd >= 0: read the override there, else at n's top entry. */
 static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, int fd,
 				 struct stat *st)
@@ -150,7 +126,7 @@ static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		return;
 	if (fd >= 0)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	else if (top_proc_path(fs, n, path, sizeof(path)) < 0)
+	else if (sfs_node_proc_path(fs, n, path, sizeof(path)) < 0)
 		return;
 	if (override_read(fs, path, &o) == 0)
 		override_apply(&o, st);

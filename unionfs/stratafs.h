@@ -425,6 +425,10 @@ const char *sfs_ovl_xattr(const struct sfs_fs *fs, const char *suffix);
 /* Our own marker name ("trusted.overlay.sfs.origin"). */
 const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix);
 
+/* /proc path of n's top entry (upper, index copy or top lower), for
+ * path-based xattr calls.  tree_lock held. */
+int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size);
+
 /* "/proc/self/fd/<layerfd>/<path>" for path-based xattr calls. */
 int sfs_proc_path(const struct sfs_fs *fs, unsigned layer, const char *path,
 		  char *buf, size_t size);

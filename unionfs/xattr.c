@@ -39,8 +39,7 @@ const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix)
 	return fs->trusted_xattrs ? "trusted.overlay.sfs.origin" : "user.overlay.sfs.origin";
 }
 
-/* /proc path of the node's top entry.  tree_lock held. */
-static int top_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size)
+int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size)
 {
 	_cleanup_free_ char *upath = NULL;
 	int r;
@@ -88,7 +87,7 @@ void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 		}
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = top_path(fs, n, path, sizeof(path));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path));
 	len = r < 0 ? r : neg_errno_ssize(lgetxattr(path, name, buf, size));
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (len < 0)
@@ -130,7 +129,7 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = top_path(fs, n, path, sizeof(path));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path));
 	len = r < 0 ? r : neg_errno_ssize(llistxattr(path, NULL, 0));
 	if (len > 0) {
 		buf = malloc(len);
@@ -167,7 +166,7 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 	if (r < 0)
 		return r;
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = top_path(fs, n, path, sizeof(path));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path));
 	if (r == 0)
 		r = sfs_modify_xattr_path(path, name, value, size, flags, remove);
 	pthread_rwlock_unlock(&fs->tree_lock);

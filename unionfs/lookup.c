@@ -206,13 +206,15 @@ static int apply_redirect(struct lookup_ctx *c, char *redirect)
 {
 	char *slash;
 
+	if (redirect[0] != '/') {
+		/* relative: a name in the same directory (of this layer) */
+		free(c->redir_name);
+		c->redir_name = redirect;
+		return 0;
+	}
 	free(c->redir_dir);
 	free(c->redir_name);
 	c->redir_dir = c->redir_name = NULL;
-	if (redirect[0] != '/') {
-		c->redir_name = redirect; /* relative: same parent */
-		return 0;
-	}
 	slash = strrchr(redirect, '/');
 	if (slash == redirect) {
 		c->redir_dir = strdup(".");
@@ -290,69 +292,105 @@ static const struct sfs_lent *parent_lent(const struct sfs_node *parent, unsigne
 
 /*
  * A redirect names a path from the layer root, which nothing has checked
- * yet: walk it without following symlinks.  1: the directory is there;
- * 0: not in this layer; -ENOTDIR: a non-directory, a symlink or a
- * whiteout cuts the path, so no layer from here down holds it.
+ * yet: walk it one component at a time, as overlayfs does, without
+ * following symlinks.  A missing component: not in this layer (and a
+ * ".wh." file for it hides it below too).  A whiteout or a non-directory
+ * cuts the path for this layer and every layer below.  An opaque component
+ * still lets this layer hold the entry, but hides the layers below.  A
+ * component that carries a redirect itself moves the path for the layers
+ * below: *below gets the rewritten directory path (malloc'd), else NULL.
+ * 1: the directory is there; 0: not in this layer.
  */
-static int redirect_dir_usable(struct sfs_fs *fs, unsigned layer, const char *dir)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd;
-
-	if (strcmp(dir, ".") == 0)
-		return 1;
-	fd = syscall(SYS_openat2, fs->layers[layer].fd, dir, &how, sizeof(how));
-	if (fd >= 0) {
-		close(fd);
-		return 1;
-	}
-	switch (errno) {
-	case ENOENT:
-		return 0;
-	case ENOTDIR:
-	case ELOOP:
-	case EXDEV:
-		return -ENOTDIR;
-	case ENOSYS: {
-		/* no openat2: follow the path as it comes */
-		struct stat st;
-
-		if (fstatat(fs->layers[layer].fd, dir, &st, 0) < 0)
-			return errno == ENOENT ? 0 : -ENOTDIR;
-		return S_ISDIR(st.st_mode) ? 1 : -ENOTDIR;
-	}
-	default:
-		return -errno;
-	}
-}
-
-static int lookup_lower(struct lookup_ctx *c, unsigned layer)
+static int redirect_walk(struct lookup_ctx *c, unsigned layer, const char *dir,
+			 char **below)
 {
 	struct sfs_fs *fs = c->fs;
-	const char *dir, *name = c->redir_name ? c->redir_name : c->name;
+	char path[PATH_MAX], moved[PATH_MAX];
+	size_t len = 0;
+	bool redirected = false;
+	const char *p = dir;
+	int r;
+
+	*below = NULL;
+	if (strcmp(dir, ".") == 0)
+		return 1;
+	moved[0] = '\0';
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = e - p, plen = len, off;
+		char name[NAME_MAX + 1];
+		struct markers m = { 0 };
+		struct stat st;
+
+		if (n == 0) {
+			p = *e ? e + 1 : e;
+			continue;
+		}
+		if (len + n + 2 > sizeof(path))
+			return -ENAMETOOLONG;
+		if (len)
+			path[len++] = '/';
+		memcpy(path + len, p, n);
+		len += n;
+		path[len] = '\0';
+		if (fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			if (n > NAME_MAX)
+				return 0;
+			memcpy(name, p, n);
+			name[n] = '\0';
+			path[plen] = '\0';
+			if (has_whname(fs, layer, plen ? path : ".", name))
+				c->stop = true;
+			return 0;
+		}
+		if (!S_ISDIR(st.st_mode) || sfs_is_whiteout_stat(&st)) {
+			c->stop = true;
+			return 0;
+		}
+		r = read_markers(fs, layer, path, true, true, &m);
+		if (r < 0)
+			return r;
+		if (m.opaque)
+			c->stop = true;
+		/* where this component's directory is in the layers below:
+		 * moved holds its parent's, the component is added or, moved
+		 * itself, replaced by its redirect */
+		off = strlen(moved);
+		if (m.redirect && m.redirect[0] == '/') {
+			redirected = true;
+			off = 0;
+			r = snprintf(moved, sizeof(moved), "%s", m.redirect + 1);
+		} else {
+			redirected |= m.redirect != NULL;
+			r = snprintf(moved + off, sizeof(moved) - off, "%s%.*s", off ? "/" : "",
+				     m.redirect ? (int)strlen(m.redirect) : (int)n,
+				     m.redirect ? m.redirect : p);
+		}
+		if (r >= 0)
+			r += off;
+		free(m.redirect);
+		if (r < 0 || (size_t)r >= sizeof(moved))
+			return -ENAMETOOLONG;
+		p = *e ? e + 1 : e;
+	}
+	if (redirected) {
+		*below = strdup(moved[0] ? moved : ".");
+		if (!*below)
+			return -ENOMEM;
+	}
+	return 1;
+}
+
+/* Look name up in dir of one lower layer. */
+static int lookup_in(struct lookup_ctx *c, unsigned layer, const char *dir, const char *name)
+{
+	struct sfs_fs *fs = c->fs;
 	char *path;
 	struct stat st;
 	int r;
 
-	if (c->redir_dir) {
-		dir = c->redir_dir;
-		r = redirect_dir_usable(fs, layer, dir);
-		if (r <= 0) {
-			if (r == 0)
-				return 0;
-			c->stop = r == -ENOTDIR;
-			return c->stop ? 0 : r;
-		}
-	} else {
-		const struct sfs_lent *pl = parent_lent(c->parent, layer);
-
-		if (!pl)
-			return 0;
-		dir = pl->path;
-	}
 	r = sfs_path_join(dir, name, &path);
 	if (r < 0)
 		return r;
@@ -373,6 +411,31 @@ static int lookup_lower(struct lookup_ctx *c, unsigned layer)
 		return 0;
 	}
 	return found_entry(c, layer, path, &st);
+}
+
+static int lookup_lower(struct lookup_ctx *c, unsigned layer)
+{
+	const char *name = c->redir_name ? c->redir_name : c->name;
+	_cleanup_free_ char *below = NULL;
+	char *dir;
+	int r;
+
+	if (!c->redir_dir) {
+		const struct sfs_lent *pl = parent_lent(c->parent, layer);
+
+		return pl ? lookup_in(c, layer, pl->path, name) : 0;
+	}
+	dir = c->redir_dir;
+	r = redirect_walk(c, layer, dir, &below);
+	if (r > 0)
+		r = lookup_in(c, layer, dir, name);
+	/* The layers below follow a redirect met on the way, unless the entry
+	 * itself was moved from elsewhere (an absolute redirect of its own). */
+	if (r >= 0 && below && c->redir_dir == dir) {
+		free(c->redir_dir);
+		c->redir_dir = steal_pointer(&below);
+	}
+	return r;
 }
 
 static int lookup_upper(struct lookup_ctx *c)

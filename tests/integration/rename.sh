@@ -314,6 +314,61 @@ test_rmdir_of_dir_moved_into_moved_dir_is_enotempty() {
         assert_errno ENOTEMPTY rmdir "$MNT/c/d"
 }
 
+# The redirect of a moved dir is walked through the layers as a lookup
+# would: an opaque dir on the path hides the layers below it (found by a
+# random-operations seed: the moved dir showed hidden files after remount,
+# and rmdir of it, listed empty, said ENOTEMPTY).
+test_redirect_stops_at_opaque_dir_on_its_path() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_dir "$L1/d/a"
+        mk_opaque "$L1/d"
+        mk_file "$L2/d/a/hidden" hidden
+        mk_file "$L2/d/keep" keep
+        sfs_mount "$L1" "$L2"
+        assert_listing "$MNT/d" "a"
+        assert_ok rename "$MNT/d/a" "$MNT/x"
+        assert_listing "$MNT/x" ""
+        sfs_remount
+        assert_listing "$MNT/x" ""
+        assert_enoent "$MNT/x/hidden"
+        assert_ok rmdir "$MNT/x"
+        assert_file_content "$L2/d/a/hidden" hidden
+}
+
+# ... and a whiteout of a directory on its path (either format) cuts it
+_t_redirect_whiteout_on_path() { # wh|kernel
+        L1=$(mk_layer l1) L2=$(mk_layer l2) L3=$(mk_layer l3)
+        mk_file "$L1/d/a/top" top
+        mk_whiteout "$L2/d" "$1"
+        mk_file "$L3/d/a/hidden" hidden
+        sfs_mount "$L1" "$L2" "$L3"
+        assert_listing "$MNT/d/a" "top"
+        assert_ok rename "$MNT/d/a" "$MNT/x"
+        sfs_remount
+        assert_listing "$MNT/x" "top"
+        assert_ok unlink "$MNT/x/top"
+        assert_ok rmdir "$MNT/x"
+}
+test_redirect_stops_at_wh_whiteout_on_its_path() { _t_redirect_whiteout_on_path wh; }
+test_redirect_stops_at_char_whiteout_on_its_path() { _t_redirect_whiteout_on_path kernel; }
+
+# A dir on the path that was itself moved in a layer below the top one
+# moves the path for the layers under it (kernel overlayfs follows it).
+test_redirect_follows_a_moved_dir_on_its_path() {
+        need_root
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        mk_file "$L1/n/a/top" top
+        mk_xattr "$L1/n" trusted.overlay.redirect /o
+        mk_file "$L2/o/a/below" below
+        mk_file "$L2/n/a/stale" stale
+        sfs_mount "$L1" "$L2"
+        assert_listing "$MNT/n/a" "below top"
+        assert_ok rename "$MNT/n/a" "$MNT/x"
+        sfs_remount
+        assert_listing "$MNT/x" "below top"
+        assert_errno ENOTEMPTY rmdir "$MNT/x"
+}
+
 test_rename_dir_over_empty_lower_dir() {
         L1=$(mk_layer l1)
         mk_file "$L1/src/f" f

@@ -8,8 +8,11 @@
  * and daemonizes once mounted, so its exit status tells whether the mount
  * worked.  Not root, it adds xattr_permissions=2: owners and modes the user
  * could not give the layers' files are read from user.containers.override_stat
- * (except for `strata run`, see cmd-run.c).  The container lock is held
- * throughout, so a commit or another mount of the same container waits.
+ * (except for `strata run` when the user has no subordinate ids, see
+ * cmd-run.c; with them, `strata run` starts stratafs itself, in its user
+ * namespace, with the options of tool_stratafs_options()).
+ * The container lock is held throughout, so a commit or another mount of the
+ * same container waits.
  */
 #include <getopt.h>
 #include <string.h>
@@ -57,9 +60,11 @@ static int lowerdirs(struct ldb *db, const struct ldb_digest *image, char **ret)
 	return 0;
 }
 
-static int start_daemon(struct ldb *db, const struct ldb_container_info *c, const char *mp)
+int tool_stratafs_options(struct ldb *db, const struct ldb_container_info *c, const char *mp,
+			  bool emulate_owners, char **ret)
 {
-	_cleanup_free_ char *bin = tool_find_stratafs(), *lower = NULL, *o = NULL;
+	_cleanup_free_ char *lower = NULL;
+	char *o;
 	int r;
 
 	if (strpbrk(ldb_root(db), ":,") || strpbrk(mp, ","))
@@ -72,8 +77,20 @@ static int start_daemon(struct ldb *db, const struct ldb_container_info *c, cons
 	 * user.containers.override_stat (archive.c, fsutil.c): show them, and
 	 * record chown/chmod there too. */
 	if (asprintf(&o, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, c->upper, c->work,
-		     geteuid() != 0 && tool_mount_emulate_owners ? ",xattr_permissions=2" : "") < 0)
+		     emulate_owners ? ",xattr_permissions=2" : "") < 0)
 		return -ENOMEM;
+	*ret = o;
+	return 0;
+}
+
+static int start_daemon(struct ldb *db, const struct ldb_container_info *c, const char *mp)
+{
+	_cleanup_free_ char *bin = tool_find_stratafs(), *o = NULL;
+	int r;
+
+	r = tool_stratafs_options(db, c, mp, geteuid() != 0 && tool_mount_emulate_owners, &o);
+	if (r < 0)
+		return r;
 	r = tool_run((char *const[]){ bin, "-o", o, (char *)mp, NULL }, false);
 	if (r != 0) {
 		tool_err("cannot mount on '%s': %s exited with status %d%s", mp, bin, r,

@@ -14,6 +14,19 @@
  * removes the container.  INT, TERM, HUP and QUIT stay blocked from the
  * start, so a signal never leaves a mount behind.
  *
+ * Unprivileged, with subordinate ids (/etc/subuid, /etc/subgid), the steps
+ * from the mount to the unmount run instead in a user namespace mapping 0
+ * to the user and 1..N to those ids (userns.c), as podman runs
+ * fuse-overlayfs: stratafs is started there, with the owners and modes of
+ * the image emulated (xattr_permissions=2, as `strata mount` has them), so
+ * the FUSE connection belongs to that namespace and the ids it reports
+ * (0, 42, 1000...) are ids the sandbox sees and may chown to.  The mount
+ * is in the namespace's own mount namespace: the store records the
+ * container as mounted on the (empty, on the host) mount point meanwhile.
+ * Without subordinate ids (or newuidmap), stratafs runs outside without
+ * emulated owners and bubblewrap maps the user alone to 0: files show as
+ * root's and chown is limited to 0, which a line on stderr says.
+ *
  * Exit status: the command's; 125 when strata itself fails, 126 when the
  * command cannot be run, 127 when it is not found, 2 on a usage error.
  */
@@ -22,13 +35,16 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "sandbox.h"
 #include "tool.h"
+#include "userns.h"
 
 #define EXIT_RUN_FAIL 125
 #define EXIT_RUN_CANNOT_EXEC 126
@@ -234,7 +250,9 @@ static const struct cmd_help run_help = {
 	"Run a command in a container: mount it (a new container when given an image),\n"
 	"run COMMAND (default: the image's, or /bin/sh) in bubblewrap ($BWRAP or bwrap\n"
 	"in $PATH) with the mount as its root, /proc, /dev, a tmpfs /tmp and the image's\n"
-	"environment, then unmount.  Unprivileged users are root inside (user namespace).\n"
+	"environment, then unmount.  Unprivileged users are root inside a user namespace\n"
+	"that maps their subordinate ids (/etc/subuid, /etc/subgid), so files keep the\n"
+	"image's owners and chown works (without them, files show as root's).\n"
 	"Exits with the command's status; 125 if strata fails, 126 if COMMAND cannot be\n"
 	"run, 127 if it is not found.",
 	"      --rm             remove the container afterwards\n"
@@ -366,13 +384,12 @@ static int mount_container(struct run_ctx *c)
 	if (saved < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
 		return -errno;
 	/*
-	 * Not with emulated owners (xattr_permissions=2): stratafs runs outside
-	 * the sandbox's user namespace, which maps only the caller (to 0), so
-	 * the archive's owners (0, 42, ...) would be host ids the namespace
-	 * cannot show: everything would read as nobody (65534) and be closed to
-	 * the container's root.  Unemulated, the caller's files are root's
-	 * inside, as before.  Showing the real owners needs stratafs inside a
-	 * subuid-mapped namespace (as podman runs fuse-overlayfs).
+	 * Not with emulated owners (xattr_permissions=2): here (no subordinate
+	 * ids, see run_userns() for the other way) stratafs runs outside the
+	 * sandbox's user namespace, which maps only the caller (to 0), so the
+	 * archive's owners (0, 42, ...) would be host ids the namespace cannot
+	 * show: everything would read as nobody (65534) and be closed to the
+	 * container's root.  Unemulated, the caller's files are root's inside.
 	 */
 	tool_mount_emulate_owners = false;
 	optind = 0;
@@ -383,15 +400,14 @@ static int mount_container(struct run_ctx *c)
 	return r == EXIT_OK ? 0 : -EIO;
 }
 
-static int prepare_mount(struct run_ctx *c, const struct ldb_container_info *info)
+/* A private mount point under $TMPDIR (unless made already). */
+static int make_mountpoint(struct run_ctx *c)
 {
 	const char *tmp = getenv("TMPDIR");
 	int r;
 
-	if (info->mounted) {
-		c->mp = strdup(info->mountpoint);
-		return c->mp ? 0 : -ENOMEM;
-	}
+	if (c->mp)
+		return 0;
 	if (asprintf(&c->mp, "%s/strata-run.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
 		c->mp = NULL;
 		return -ENOMEM;
@@ -402,6 +418,33 @@ static int prepare_mount(struct run_ctx *c, const struct ldb_container_info *inf
 		return r;
 	}
 	c->made_dir = true;
+	return 0;
+}
+
+/* Mounted by `strata mount`: run there.  Mounted where we cannot see it
+ * (another unprivileged `strata run` has it in its namespace): refuse. */
+static int use_mounted(struct run_ctx *c, const struct ldb_container_info *info)
+{
+	if (tool_is_mountpoint(info->mountpoint) <= 0) {
+		tool_err("cannot run in container '%s': it is recorded as mounted on '%s', but "
+			 "nothing is mounted there (in use by another strata run? if not, "
+			 "'strata umount %s' clears the record)", info->name, info->mountpoint,
+			 info->name);
+		return -EBUSY;
+	}
+	c->mp = strdup(info->mountpoint);
+	return c->mp ? 0 : -ENOMEM;
+}
+
+static int prepare_mount(struct run_ctx *c, const struct ldb_container_info *info)
+{
+	int r;
+
+	if (info->mounted)
+		return use_mounted(c, info);
+	r = make_mountpoint(c);
+	if (r < 0)
+		return r;
 	r = mount_container(c);
 	if (r < 0)
 		return r;
@@ -436,29 +479,6 @@ static int finish(struct run_ctx *c, bool rm)
 	free(c->mp);
 	c->mp = NULL;
 	return ret;
-}
-
-/* Wait for @pid; forward signals sent to us (not the terminal's, which it gets too). */
-static int wait_forwarding(pid_t pid, const sigset_t *set)
-{
-	for (;;) {
-		siginfo_t si;
-		int status, sig;
-
-		sig = sigwaitinfo(set, &si);
-		if (sig < 0)
-			continue;
-		if (sig != SIGCHLD) {
-			if (si.si_code != SI_KERNEL)
-				kill(pid, sig);
-			continue;
-		}
-		if (waitpid(pid, &status, WNOHANG) != pid)
-			continue;
-		if (WIFEXITED(status))
-			return WEXITSTATUS(status);
-		return 128 + WTERMSIG(status);
-	}
 }
 
 static int resolve_container(struct run_ctx *c, const struct run_args *a, const char *ref)
@@ -558,7 +578,7 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		tool_err("cannot start the sandbox: %s", strerror(-r));
 		goto out;
 	}
-	ret = wait_forwarding(pid, blocked);
+	ret = tool_wait_forwarding(pid, blocked);
 	if (!sandbox_command_started(status_fd) && ret < 128) {
 		tool_err("bubblewrap could not set up the sandbox (status %d)", ret);
 		ret = EXIT_RUN_FAIL;

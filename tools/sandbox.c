@@ -32,8 +32,6 @@
 #include "sandbox.h"
 #include "tool.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 extern char **environ;
 
 static bool same_inode(int a, int b)
@@ -135,25 +133,11 @@ static int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 
 char *sandbox_find_bwrap(void)
 {
-	const char *env = getenv("BWRAP"), *path = getenv("PATH");
-	_cleanup_free_ char *copy = NULL;
-	char *dir, *save = NULL;
+	const char *env = getenv("BWRAP");
 
 	if (env && *env)
 		return access(env, X_OK) == 0 ? strdup(env) : NULL;
-	copy = strdup(path && *path ? path : DEFAULT_PATH);
-	if (!copy)
-		return NULL;
-	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *p;
-
-		if (asprintf(&p, "%s/bwrap", dir) < 0)
-			return NULL;
-		if (access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
+	return tool_find_program("bwrap");
 }
 
 /* ---- looking things up inside the root ------------------------------------ */
@@ -209,7 +193,7 @@ int sandbox_check_command(const struct sandbox *sb)
 		return check_exec(rootfd, p);
 	}
 	path = env_get(sb->envp, "PATH");
-	copy = strdup(path ? path : DEFAULT_PATH);
+	copy = strdup(path ? path : TOOL_DEFAULT_PATH);
 	if (!copy)
 		return -ENOMEM;
 	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {

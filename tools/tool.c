@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -261,6 +262,27 @@ int tool_is_mountpoint(const char *path)
 	return 0;
 }
 
+char *tool_find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = NULL;
+	char *dir, *save = NULL;
+
+	copy = strdup(path && *path ? path : TOOL_DEFAULT_PATH);
+	if (!copy)
+		return NULL;
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *p;
+
+		if (asprintf(&p, "%s/%s", dir, name) < 0)
+			return NULL;
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
 char *tool_find_stratafs(void)
 {
 	const char *env = getenv("STRATAFS");
@@ -319,4 +341,26 @@ int tool_run(char *const argv[], bool quiet)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+int tool_wait_forwarding(pid_t pid, const sigset_t *set)
+{
+	for (;;) {
+		siginfo_t si;
+		int status, sig;
+
+		sig = sigwaitinfo(set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			if (si.si_code != SI_KERNEL)
+				kill(pid, sig);
+			continue;
+		}
+		if (waitpid(pid, &status, WNOHANG) != pid)
+			continue;
+		if (WIFEXITED(status))
+			return WEXITSTATUS(status);
+		return 128 + WTERMSIG(status);
+	}
 }

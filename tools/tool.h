@@ -7,9 +7,11 @@
 #ifndef STRATA_TOOL_H
 #define STRATA_TOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "layerdb.h"
 #include "macro.h"
@@ -61,10 +63,21 @@ void tool_progress_done(void);
 
 /* 1 if @path is a mount point, 0 if not. */
 int tool_is_mountpoint(const char *path);
+#define TOOL_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* Path of the executable @name in $PATH (a default PATH when unset),
+ * malloc'ed; NULL if there is none (or out of memory). */
+char *tool_find_program(const char *name);
 /* Path of the stratafs binary (malloc'ed): $STRATAFS, next to us, or "stratafs". */
 char *tool_find_stratafs(void);
 /* Run argv, wait; returns the exit status or a negative errno. */
 int tool_run(char *const argv[], bool quiet);
+/*
+ * Wait for the child @pid, with the signals of @set (SIGCHLD among them)
+ * blocked: forward those sent to us with kill(2) (not the terminal's, which
+ * its process group gets too).  Returns its exit status, 128+N if signal N
+ * ended it.
+ */
+int tool_wait_forwarding(pid_t pid, const sigset_t *set);
 
 /* Subcommands (cmd-*.c). */
 int cmd_add(int argc, char **argv);
@@ -80,8 +93,13 @@ int cmd_ps(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 /* cmd-mount.c: show the emulated owners of an unprivileged store (stratafs
- * -o xattr_permissions=2); `strata run` turns it off (see cmd-run.c). */
+ * -o xattr_permissions=2); `strata run` without subordinate ids turns it off
+ * (see cmd-run.c). */
 extern bool tool_mount_emulate_owners;
+/* cmd-mount.c: stratafs's -o string for the container @c on @mp (its layers,
+ * upper and work directories; xattr_permissions=2 with @emulate_owners). */
+int tool_stratafs_options(struct ldb *db, const struct ldb_container_info *c, const char *mp,
+			  bool emulate_owners, char **ret);
 int cmd_umount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_diff(int argc, char **argv);

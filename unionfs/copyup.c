@@ -272,29 +272,36 @@ static void restore_parent_times(struct sfs_fs *fs, struct sfs_node *n,
 }
 
 /*
- * The parent is a copy of a read-only lower directory: an unprivileged
- * daemon cannot add to it, though the copy-up is legitimate (the caller
- * may chmod a file it owns there).  Lend the daemon write permission on
- * its own directory for the rename.
+ * Put a finished copy at upath: rename the temporary from the work dir,
+ * or (link) link an index entry.  The parent may be a copy of a read-only
+ * lower directory: an unprivileged daemon cannot add to it, though the
+ * copy-up is legitimate (the caller may chmod a file it owns there).  Then
+ * the daemon lends itself write permission on its own directory for the
+ * moment of the rename.  tree_lock held (write).
  */
-static int rename_into_readonly_parent(struct sfs_fs *fs, struct sfs_node *n,
-				       const char *tmp, const char *upath,
-				       const struct stat *pst)
+static int place_copy(struct sfs_fs *fs, struct sfs_node *n, int fromfd, const char *from,
+		      const char *upath, bool link, const struct stat *pst)
 {
 	_cleanup_free_ char *ppath = NULL;
 	int r;
 
-	if (pst->st_uid != geteuid() || (pst->st_mode & S_IWUSR))
-		return -EACCES;
-	r = sfs_node_upper_path(n->parent, &ppath);
-	if (r < 0)
-		return r;
-	r = neg_errno(fchmodat(fs->upper->fd, ppath, (pst->st_mode & 07777) | S_IWUSR | S_IXUSR, 0));
-	if (r < 0)
-		return -EACCES;
-	r = neg_errno(renameat(fs->workfd, tmp, fs->upper->fd, upath));
-	fchmodat(fs->upper->fd, ppath, pst->st_mode & 07777, 0);
-	return r;
+	for (int lent = 0;; lent++) {
+		if (link)
+			r = neg_errno(linkat(fromfd, from, fs->upper->fd, upath, 0));
+		else
+			r = neg_errno(renameat(fromfd, from, fs->upper->fd, upath));
+		if (lent) {
+			fchmodat(fs->upper->fd, ppath, pst->st_mode & 07777, 0);
+			return r;
+		}
+		if (r != -EACCES || pst->st_uid != geteuid() || (pst->st_mode & S_IWUSR))
+			return r;
+		r = sfs_node_upper_path(n->parent, &ppath);
+		if (r < 0)
+			return r;
+		if (fchmodat(fs->upper->fd, ppath, (pst->st_mode & 07777) | S_IWUSR | S_IXUSR, 0) < 0)
+			return -EACCES;
+	}
 }
 
 /* Move the finished temporary into place.  tree_lock held (write). */
@@ -315,9 +322,7 @@ static int install(struct copyup_ctx *c)
 	r = parent_times(fs, n, &pst);
 	if (r < 0)
 		return r;
-	r = neg_errno(renameat(fs->workfd, c->tmp, fs->upper->fd, upath));
-	if (r == -EACCES)
-		r = rename_into_readonly_parent(fs, n, c->tmp, upath, &pst);
+	r = place_copy(fs, n, fs->workfd, c->tmp, upath, /* link= */ false, &pst);
 	if (r < 0)
 		return r;
 	if (S_ISDIR(c->st.st_mode)) {
@@ -444,6 +449,7 @@ static int copyup_parent(struct sfs_fs *fs, struct sfs_node *n)
 static int copyup_from_index(struct sfs_fs *fs, struct sfs_node *n)
 {
 	_cleanup_free_ char *upath = NULL;
+	struct stat pst;
 	char name[64];
 	int r;
 
@@ -460,7 +466,11 @@ static int copyup_from_index(struct sfs_fs *fs, struct sfs_node *n)
 		goto out;
 	sfs_index_name(n->st_ino, name, sizeof(name));
 	SFS_TRACE("copy-up %s (link from index)", upath);
-	r = neg_errno(linkat(fs->indexfd, name, fs->upper->fd, upath, 0));
+	r = parent_times(fs, n, &pst);
+	if (r < 0)
+		goto out;
+	r = place_copy(fs, n, fs->indexfd, name, upath, /* link= */ true, &pst);
+	restore_parent_times(fs, n, &pst);
 	if (r == 0) {
 		n->in_upper = true;
 		n->index_hit = false;

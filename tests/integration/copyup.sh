@@ -372,6 +372,24 @@ test_chmod_file_in_readonly_lower_dir() {
         fi
 }
 
+# The second name of a lower hard link in a 0555 lower dir comes up as a
+# link to the first one's copy: that link too must cope with the read-only
+# parent (found rootless by a random-operations seed), and leave its times.
+test_truncate_second_hardlink_in_readonly_lower_dir() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/ro/f" data 0644
+        mk_hardlink "$L1/ro/f" "$L1/ro/g"
+        chmod 0555 "$L1/ro"
+        touch -d "2001-02-03 04:05:06" "$L1/ro"
+        sfs_mount "$L1"
+        truncate -s 2 "$MNT/ro/f" || fail "truncate of the first name"
+        truncate -s 1 "$MNT/ro/g" || fail "truncate of the second name in a 0555 dir"
+        assert_file_content "$MNT/ro/f" d
+        assert_file_content "$UPPER/ro/g" d
+        assert_mode "$UPPER/ro" 0555
+        assert_eq "2001-02-03 04:05:06" "$(date -d @"$(stat -c %Y "$MNT/ro")" '+%F %T')" "mtime of the parent"
+}
+
 test_mkdir_mode_0555_then_populate() {
         need_root
         L1=$(mk_layer l1)

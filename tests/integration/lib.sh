@@ -29,7 +29,8 @@
 #
 # Environment: STRATAFS (daemon, default ../../build/unionfs/stratafs),
 # TMPDIR, TEST_TIMEOUT (s per test), VERBOSE=1 (print output of passing
-# tests), SFS_KEEP=1 (keep the temp root of each test for inspection).
+# tests), SFS_KEEP=1 (keep the temp root of each test for inspection),
+# SFS_TEST_OPTS=OPT,... (added to every mount: run a suite with zero_open=1).
 # Run one test: `STRATAFS=... bash tests/integration/rename.sh lower_dir_twice`.
 
 set -uo pipefail
@@ -386,7 +387,7 @@ _check_lowers() {
 # _sfs_start OPTIONS: start the daemon in the foreground (background job),
 # wait until the mount is live.
 _sfs_start() {
-        SFS_OPTS=$1
+        SFS_OPTS=$1${SFS_TEST_OPTS:+,$SFS_TEST_OPTS}
         echo "+ $STRATAFS -f -o $SFS_OPTS $MNT" >>"$SFS_LOG"
         "$STRATAFS" -f -o "$SFS_OPTS" "$MNT" >>"$SFS_LOG" 2>&1 </dev/null &
         SFS_PID=$!

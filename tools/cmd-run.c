@@ -588,12 +588,221 @@ out:
 	return ret;
 }
 
+/* ---- unprivileged, in a user namespace over the subordinate ids ----------------- */
+
+/*
+ * Can the image's owners be kept (userns.c)?  Not for root, who has them
+ * anyway, nor in a container `strata mount` mounted outside (its stratafs
+ * reports host ids, which the sandbox's namespace cannot show: one line
+ * says so); otherwise when the user has subordinate ids, else one line
+ * says why not.
+ */
+static bool want_userns(const struct ldb_container_info *info, struct userns_ids *ids)
+{
+	_cleanup_free_ char *why = NULL;
+
+	if (geteuid() == 0)
+		return false;
+	if (info->mounted) {
+		if (tool_is_mountpoint(info->mountpoint) > 0)
+			tool_err("container '%s' is mounted on '%s' (strata mount): files not yours "
+				 "show as nobody's; unmount it to see the image's owners",
+				 info->name, info->mountpoint);
+		return false;
+	}
+	if (userns_ids_get(ids, &why) < 0) {
+		tool_err("%s: files show as root's, chown is limited",
+			 why ? why : "no subordinate ids");
+		return false;
+	}
+	return true;
+}
+
+/* stratafs in the foreground, our child (so we know when it ends), in its
+ * own session (so the terminal's ^C does not end it); 0 once mounted. */
+static int start_stratafs(const char *bin, const char *opts, const char *mp,
+			  const sigset_t *old, pid_t *ret_pid)
+{
+	char *const argv[] = { (char *)bin, "-f", "-o", (char *)opts, (char *)mp, NULL };
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		setsid();
+		sigprocmask(SIG_SETMASK, old, NULL);
+		execv(bin, argv);
+		tool_err("cannot run %s: %m (set STRATAFS)", bin);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		if (tool_is_mountpoint(mp) > 0) {
+			*ret_pid = pid;
+			return 0;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			tool_err("cannot mount on '%s': %s %s %d", mp, bin,
+				 WIFEXITED(status) ? "exited with status" : "was killed by signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			return -EIO;
+		}
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	tool_err("cannot mount on '%s': %s did not mount it", mp, bin);
+	kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	return -ETIMEDOUT;
+}
+
+/* Unmount (root over the mount namespace may) and wait for stratafs to
+ * end: it does once the mount is gone.  An error if it failed. */
+static int stop_stratafs(const char *mp, pid_t pid)
+{
+	int status, r;
+
+	r = neg_errno(umount2(mp, 0));
+	if (r == -EBUSY)
+		r = neg_errno(umount2(mp, MNT_DETACH));
+	if (r < 0) {
+		tool_err("cannot unmount '%s': %s", mp, strerror(-r));
+		kill(pid, SIGTERM);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				return r;
+			tool_err("stratafs %s %d", WIFEXITED(status) ? "failed, status" :
+				 "was killed by signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			return -EIO;
+		}
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	tool_err("stratafs did not exit after the unmount of '%s'", mp);
+	kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	return -ETIMEDOUT;
+}
+
+/* What the namespaced side needs; computed before the fork (no store there). */
+struct userns_run {
+	const char *bin;  /* stratafs */
+	const char *opts; /* its -o */
+	int mounted_fd;   /* a byte there says "mounted" */
+};
+
+/*
+ * Pid 1 of the namespaces, root there: mount the container with stratafs,
+ * run the sandbox in it, unmount.  Returns an exit status.  Whatever is
+ * left when it returns dies with the pid namespace.
+ */
+static int run_namespaced(struct run_ctx *c, const struct userns_run *u,
+			  const struct run_args *a, const struct run_config *cfg, char **cmd,
+			  const sigset_t *blocked, const sigset_t *old)
+{
+	pid_t sfs_pid = 0;
+	int ret, r;
+
+	/* Nothing mounted here is seen elsewhere (it could not be anyway: the
+	 * host's mounts are slaves in a less privileged user's namespace). */
+	r = neg_errno(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	if (r < 0)
+		return tool_err("cannot make the mounts private: %s", strerror(-r)), EXIT_RUN_FAIL;
+	r = start_stratafs(u->bin, u->opts, c->mp, old, &sfs_pid);
+	if (r < 0)
+		return EXIT_RUN_FAIL;
+	r = neg_errno((int)write(u->mounted_fd, "m", 1));
+	close(u->mounted_fd);
+	if (r < 0)
+		tool_err("warning: cannot tell strata the container is mounted: %s", strerror(-r));
+	ret = run_in(c, a, cfg, cmd, blocked, old);
+	r = stop_stratafs(c->mp, sfs_pid);
+	if (r < 0 && ret == 0)
+		ret = EXIT_RUN_FAIL;
+	return ret;
+}
+
+/* Record the mount (for `strata ps`, and so that a commit copies the upper
+ * directory the running container writes to instead of moving it). */
+static int record_mount(struct run_ctx *c)
+{
+	_cleanup_close_ int lock = -EBADF;
+	int r;
+
+	r = lock = ldb_container_lock(c->db, &c->id);
+	if (r >= 0)
+		r = ldb_container_set_mount(c->db, &c->id, c->mp);
+	if (r < 0)
+		return tool_fail(c->db, r, "cannot record the mount of the container"), r;
+	c->mounted = true;
+	return 0;
+}
+
+/*
+ * Run in the user namespace of @ids.  Returns the exit status, or a
+ * negative errno (said why) when the namespace cannot be made: then the
+ * caller runs without it, on the mount point made here.  *ret_mounted
+ * tells whether the container was mounted.
+ */
+static int run_userns(struct run_ctx *c, const struct ldb_container_info *info,
+		      const struct userns_ids *ids, const struct run_args *a,
+		      const struct run_config *cfg, char **cmd, const sigset_t *blocked,
+		      const sigset_t *old, bool *ret_mounted)
+{
+	_cleanup_free_ char *bin = tool_find_stratafs(), *opts = NULL;
+	_cleanup_close_ int rd = -EBADF, wr = -EBADF;
+	struct userns_run u;
+	char byte;
+	pid_t pid;
+	int p[2], r, ret;
+
+	*ret_mounted = false;
+	if (!bin)
+		return EXIT_RUN_FAIL;
+	r = make_mountpoint(c);
+	if (r >= 0)
+		r = tool_stratafs_options(c->db, info, c->mp, /* emulate_owners= */ true, &opts);
+	if (r >= 0)
+		r = neg_errno(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+	if (r < 0)
+		return EXIT_RUN_FAIL;
+	rd = p[0];
+	wr = p[1];
+	r = record_mount(c);
+	if (r < 0)
+		return EXIT_RUN_FAIL;
+	r = userns_fork(ids, blocked, &pid);
+	if (r < 0) {
+		tool_err("cannot make a user namespace with the subordinate ids: %s: files show "
+			 "as root's, chown is limited", strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		u = (struct userns_run){ .bin = bin, .opts = opts, .mounted_fd = take_fd(wr) };
+		fflush(stdout);
+		_exit(run_namespaced(c, &u, a, cfg, cmd, blocked, old));
+	}
+	close(wr); /* the relay keeps its copy: rd never blocks */
+	wr = -EBADF;
+	ret = tool_wait_forwarding(pid, blocked);
+	*ret_mounted = read(rd, &byte, 1) == 1;
+	return ret;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	_cleanup_ldb_ struct ldb *db = NULL;
 	_cleanup_(ldb_container_info_clear) struct ldb_container_info info = { 0 };
 	_cleanup_(run_config_clear) struct run_config cfg = { 0 };
 	_cleanup_(run_args_clear) struct run_args a = { 0 };
+	_cleanup_(userns_ids_clear) struct userns_ids ids = { 0 };
 	struct run_ctx c = { 0 };
 	sigset_t blocked, old;
 	const char *ref;
@@ -633,6 +842,14 @@ int cmd_run(int argc, char **argv)
 	if (r < 0) {
 		tool_fail(db, r, "cannot run '%s'", ref);
 		goto out;
+	}
+	if (want_userns(&info, &ids)) {
+		r = run_userns(&c, &info, &ids, &a, &cfg, cmd, &blocked, &old, &ran);
+		if (r >= 0) {
+			ret = r;
+			goto out;
+		}
+		/* no namespace: the way without subordinate ids */
 	}
 	r = prepare_mount(&c, &info);
 	if (r < 0)

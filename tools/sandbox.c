@@ -3,10 +3,12 @@
  * sandbox.c - run a command inside a mounted root file system (see sandbox.h).
  *
  * Two ways in:
- *   - bubblewrap: `bwrap --bind ROOT / --proc /proc --dev /dev --tmpfs /tmp
- *     ...`, with `--unshare-user --uid 0 --gid 0` when unprivileged, so the
- *     caller is root inside and owns what it creates (the FUSE mount belongs
- *     to the caller, which is the only one allowed in).
+ *   - bubblewrap: `bwrap --bind ROOT / --proc /proc --dev /dev --perms 1777
+ *     --tmpfs /tmp ...`, with `--unshare-user --uid 0 --gid 0` when
+ *     unprivileged (sb->userns), so the caller is root inside and owns what
+ *     it creates (the FUSE mount belongs to the caller, which is the only one
+ *     allowed in).  Root of a user namespace `strata run` made (userns.c),
+ *     bwrap needs none of that: it runs as root there.
  *   - chroot (root only): a child unshares mount, pid, uts and ipc
  *     namespaces, mounts /proc, a small /dev, a tmpfs /tmp and the volumes in
  *     its private mount namespace (so nothing outlives it), chroots and execs.
@@ -313,6 +315,10 @@ static int bwrap_argv(const struct sandbox *sb, const char *status_fd, struct st
 	r |= strv_add(a, "/proc");
 	r |= strv_add(a, "--dev");
 	r |= strv_add(a, "/dev");
+	/* world-writable and sticky, as the chroot way mounts it (bwrap's
+	 * default is 0755: only root could write there) */
+	r |= strv_add(a, "--perms");
+	r |= strv_add(a, "1777");
 	r |= strv_add(a, "--tmpfs");
 	r |= strv_add(a, "/tmp");
 	for (size_t i = 0; i < sb->n_binds; i++) {

@@ -508,6 +508,8 @@ void sfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sfs_reply_err(req, r);
 		return;
 	}
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		sfs_handle_changed(fs, n);
 	fuse_reply_attr(req, &st, sfs_attr_timeout(fs, n, &st));
 }
 

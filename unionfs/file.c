@@ -332,6 +332,8 @@ void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		out.buf[0].pos = off;
 		r = fuse_buf_copy(&out, in, 0);
 	}
+	if (r > 0 && f->implicit)
+		sfs_handle_changed(fs, f->node);
 	sfs_handle_put(fs, f);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);

@@ -251,3 +251,19 @@ void sfs_handle_adopt(struct sfs_fs *fs, struct sfs_node *n, int fd)
 	if (!stored)
 		handle_free(f);
 }
+
+/*
+ * Without opens the kernel keeps every file's pages (FOPEN_KEEP_CACHE):
+ * after a change of the data of one name of a lower hard link, drop what
+ * it caches for the group's other names (which are other FUSE inodes).
+ */
+void sfs_handle_changed(struct sfs_fs *fs, struct sfs_node *n)
+{
+	fuse_ino_t *inos = NULL;
+	size_t count;
+
+	if (!fs->no_open || !n->lower_group)
+		return;
+	count = sfs_group_members(fs, n->st_ino, n, &inos, NULL, NULL);
+	sfs_invalidate_inos(fs, inos, count);
+}

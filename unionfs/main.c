@@ -43,6 +43,10 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * and chown itself, through setattr; libfuse 3.14 does not tell the
 	 * daemon when it should. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* With zero-message opens no OPEN arrives to truncate: O_TRUNC must
+	 * come as a truncating SETATTR, as it does without atomic O_TRUNC. */
+	if (fs->cfg->zero_open)
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Locks are the kernel's own (single mount, local semantics). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* Writeback cache: small writes gather in the kernel's page cache

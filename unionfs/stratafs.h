@@ -385,6 +385,8 @@ void sfs_handle_put(struct sfs_fs *fs, struct sfs_file *f);
 /* Keep n's file reachable through a cached handle before its name goes
  * away (an open file may still use it).  tree_lock held (write). */
 void sfs_handle_pin(struct sfs_fs *fs, struct sfs_node *n);
+/* Data of n changed without an open: drop the caches of its other names. */
+void sfs_handle_changed(struct sfs_fs *fs, struct sfs_node *n);
 /* Cache fd (opened O_RDWR on n's upper file, by a create) as n's write
  * handle; closes it if it cannot be cached. */
 void sfs_handle_adopt(struct sfs_fs *fs, struct sfs_node *n, int fd);

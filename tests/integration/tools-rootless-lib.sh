@@ -77,6 +77,17 @@ need_user_bwrap() {
 		skip "bubblewrap cannot create a user namespace for $TEST_USER here"
 }
 
+# Has the user subordinate ids, and the helpers to map them?  (Then a
+# rootless `strata run` keeps the image's owners.)
+need_subids() {
+	local u
+	u=$(as_user id -un)
+	grep -q "^$u:" /etc/subuid 2>/dev/null && grep -q "^$u:" /etc/subgid 2>/dev/null ||
+		skip "$u has no subordinate ids in /etc/subuid and /etc/subgid (usermod --add-subuids)"
+	command -v newuidmap >/dev/null && command -v newgidmap >/dev/null ||
+		skip "no newuidmap/newgidmap (apt-get install uidmap)"
+}
+
 # No FUSE mount left under $1.
 assert_no_mount_under() {
 	! awk '{print $5}' /proc/self/mountinfo | grep -q "^$1" ||

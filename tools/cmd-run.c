@@ -367,6 +367,7 @@ struct run_ctx {
 	char *mp;        /* where it is mounted */
 	bool mounted;    /* we mounted it (and unmount it) */
 	bool made_dir;   /* we made mp (and remove it) */
+	int lock;        /* the container lock, held while it runs in a user namespace */
 };
 
 /* `strata mount ID MP`, its stdout (the id) silenced. */
@@ -421,27 +422,14 @@ static int make_mountpoint(struct run_ctx *c)
 	return 0;
 }
 
-/* Mounted by `strata mount`: run there.  Mounted where we cannot see it
- * (another unprivileged `strata run` has it in its namespace): refuse. */
-static int use_mounted(struct run_ctx *c, const struct ldb_container_info *info)
-{
-	if (tool_is_mountpoint(info->mountpoint) <= 0) {
-		tool_err("cannot run in container '%s': it is recorded as mounted on '%s', but "
-			 "nothing is mounted there (in use by another strata run? if not, "
-			 "'strata umount %s' clears the record)", info->name, info->mountpoint,
-			 info->name);
-		return -EBUSY;
-	}
-	c->mp = strdup(info->mountpoint);
-	return c->mp ? 0 : -ENOMEM;
-}
-
 static int prepare_mount(struct run_ctx *c, const struct ldb_container_info *info)
 {
 	int r;
 
-	if (info->mounted)
-		return use_mounted(c, info);
+	if (info->mounted) {
+		c->mp = strdup(info->mountpoint);
+		return c->mp ? 0 : -ENOMEM;
+	}
 	r = make_mountpoint(c);
 	if (r < 0)
 		return r;
@@ -457,7 +445,8 @@ static int finish(struct run_ctx *c, bool rm)
 	int ret = 0, r;
 
 	if (c->mounted) {
-		_cleanup_close_ int lock = ldb_container_lock(c->db, &c->id);
+		_cleanup_close_ int lock = c->lock >= 0 ? take_fd(c->lock)
+							 : ldb_container_lock(c->db, &c->id);
 
 		r = tool_unmount(c->db, &c->id, c->mp);
 		if (r < 0)
@@ -604,10 +593,9 @@ static bool want_userns(const struct ldb_container_info *info, struct userns_ids
 	if (geteuid() == 0)
 		return false;
 	if (info->mounted) {
-		if (tool_is_mountpoint(info->mountpoint) > 0)
-			tool_err("container '%s' is mounted on '%s' (strata mount): files not yours "
-				 "show as nobody's; unmount it to see the image's owners",
-				 info->name, info->mountpoint);
+		tool_err("container '%s' is mounted on '%s' (strata mount): files not yours show "
+			 "as nobody's; unmount it to see the image's owners", info->name,
+			 info->mountpoint);
 		return false;
 	}
 	if (userns_ids_get(ids, &why) < 0) {
@@ -638,7 +626,7 @@ static int start_stratafs(const char *bin, const char *opts, const char *mp,
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		setsid();
 		sigprocmask(SIG_SETMASK, old, NULL);
-		execv(bin, argv);
+		execvp(bin, argv);
 		tool_err("cannot run %s: %m (set STRATAFS)", bin);
 		_exit(127);
 	}
@@ -692,7 +680,7 @@ static int stop_stratafs(const char *mp, pid_t pid)
 }
 
 /* What the namespaced side needs; computed before the fork (no store there). */
-struct userns_run {
+struct ns_run {
 	const char *bin;  /* stratafs */
 	const char *opts; /* its -o */
 	int mounted_fd;   /* a byte there says "mounted" */
@@ -703,7 +691,7 @@ struct userns_run {
  * run the sandbox in it, unmount.  Returns an exit status.  Whatever is
  * left when it returns dies with the pid namespace.
  */
-static int run_namespaced(struct run_ctx *c, const struct userns_run *u,
+static int run_namespaced(struct run_ctx *c, const struct ns_run *u,
 			  const struct run_args *a, const struct run_config *cfg, char **cmd,
 			  const sigset_t *blocked, const sigset_t *old)
 {
@@ -715,13 +703,18 @@ static int run_namespaced(struct run_ctx *c, const struct userns_run *u,
 	r = neg_errno(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 	if (r < 0)
 		return tool_err("cannot make the mounts private: %s", strerror(-r)), EXIT_RUN_FAIL;
+	/* The /proc of our pid namespace: bwrap looks its child up there. */
+	r = neg_errno(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+	if (r < 0)
+		return tool_err("cannot mount /proc: %s", strerror(-r)), EXIT_RUN_FAIL;
 	r = start_stratafs(u->bin, u->opts, c->mp, old, &sfs_pid);
 	if (r < 0)
 		return EXIT_RUN_FAIL;
+	/* (a pipe's first byte: it cannot fail but for a bug) */
 	r = neg_errno((int)write(u->mounted_fd, "m", 1));
 	close(u->mounted_fd);
 	if (r < 0)
-		tool_err("warning: cannot tell strata the container is mounted: %s", strerror(-r));
+		tool_err("warning: cannot report the mount: %s", strerror(-r));
 	ret = run_in(c, a, cfg, cmd, blocked, old);
 	r = stop_stratafs(c->mp, sfs_pid);
 	if (r < 0 && ret == 0)
@@ -729,8 +722,14 @@ static int run_namespaced(struct run_ctx *c, const struct userns_run *u,
 	return ret;
 }
 
-/* Record the mount (for `strata ps`, and so that a commit copies the upper
- * directory the running container writes to instead of moving it). */
+/*
+ * Record the mount, and hold the container lock until the run ends: the
+ * mount is in the run's namespace, where no other strata sees it, so for
+ * them the container looks unmounted but for the record, which the lock
+ * says is no stale one (see `strata check`).  A commit, mount, umount or rm
+ * of the container waits for the lock, so none moves or removes the upper
+ * directory under the running container.
+ */
 static int record_mount(struct run_ctx *c)
 {
 	_cleanup_close_ int lock = -EBADF;
@@ -741,6 +740,7 @@ static int record_mount(struct run_ctx *c)
 		r = ldb_container_set_mount(c->db, &c->id, c->mp);
 	if (r < 0)
 		return tool_fail(c->db, r, "cannot record the mount of the container"), r;
+	c->lock = take_fd(lock);
 	c->mounted = true;
 	return 0;
 }
@@ -758,7 +758,7 @@ static int run_userns(struct run_ctx *c, const struct ldb_container_info *info,
 {
 	_cleanup_free_ char *bin = tool_find_stratafs(), *opts = NULL;
 	_cleanup_close_ int rd = -EBADF, wr = -EBADF;
-	struct userns_run u;
+	struct ns_run u;
 	char byte;
 	pid_t pid;
 	int p[2], r, ret;
@@ -769,10 +769,10 @@ static int run_userns(struct run_ctx *c, const struct ldb_container_info *info,
 	r = make_mountpoint(c);
 	if (r >= 0)
 		r = tool_stratafs_options(c->db, info, c->mp, /* emulate_owners= */ true, &opts);
-	if (r >= 0)
-		r = neg_errno(pipe2(p, O_CLOEXEC | O_NONBLOCK));
 	if (r < 0)
 		return EXIT_RUN_FAIL;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return tool_err("cannot run: %m"), EXIT_RUN_FAIL;
 	rd = p[0];
 	wr = p[1];
 	r = record_mount(c);
@@ -782,12 +782,16 @@ static int run_userns(struct run_ctx *c, const struct ldb_container_info *info,
 	if (r < 0) {
 		tool_err("cannot make a user namespace with the subordinate ids: %s: files show "
 			 "as root's, chown is limited", strerror(-r));
+		/* the caller's fallback, `strata mount`, takes the lock */
+		close(c->lock);
+		c->lock = -EBADF;
 		return r;
 	}
 	if (r == 0) {
-		u = (struct userns_run){ .bin = bin, .opts = opts, .mounted_fd = take_fd(wr) };
+		u = (struct ns_run){ .bin = bin, .opts = opts, .mounted_fd = take_fd(wr) };
+		ret = run_namespaced(c, &u, a, cfg, cmd, blocked, old);
 		fflush(stdout);
-		_exit(run_namespaced(c, &u, a, cfg, cmd, blocked, old));
+		_exit(ret);
 	}
 	close(wr); /* the relay keeps its copy: rd never blocks */
 	wr = -EBADF;
@@ -803,7 +807,7 @@ int cmd_run(int argc, char **argv)
 	_cleanup_(run_config_clear) struct run_config cfg = { 0 };
 	_cleanup_(run_args_clear) struct run_args a = { 0 };
 	_cleanup_(userns_ids_clear) struct userns_ids ids = { 0 };
-	struct run_ctx c = { 0 };
+	struct run_ctx c = { .lock = -EBADF };
 	sigset_t blocked, old;
 	const char *ref;
 	char **cmd;

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,10 @@ static int make_opaque(struct sfs_fs *fs, int dirfd, const char *name)
 struct new_entry {
 	mode_t mode;        /* with type bits */
 	dev_t rdev;
+	void *acl_access;   /* inherited ACLs (malloc'd), for an entry made */
+	size_t acl_access_len; /* in the work dir, away from its parent */
+	void *acl_default;
+	size_t acl_default_len;
 	const char *target; /* symlink */
 	const char *link;   /* hard link: upper path of the existing file */
 	struct sfs_node *link_node; /* ... and its node, which the reply names */
@@ -153,6 +158,131 @@ struct new_entry {
 	int ret_fd;
 	bool emulated_dev;  /* a device recorded in the override xattr */
 };
+
+/* The POSIX ACL xattr format the kernel exchanges (posix_acl_xattr.h). */
+struct acl_xattr_entry {
+	uint16_t tag;
+	uint16_t perm;
+	uint32_t id;
+};
+#define ACL_XATTR_HEADER 4
+enum { ACL_TAG_USER_OBJ = 0x01, ACL_TAG_USER = 0x02, ACL_TAG_GROUP_OBJ = 0x04,
+       ACL_TAG_GROUP = 0x08, ACL_TAG_MASK = 0x10, ACL_TAG_OTHER = 0x20 };
+
+/*
+ * The access ACL and mode a new entry gets from its parent's default ACL
+ * (the kernel's posix_acl_create): every permission is limited by the
+ * requested mode, the group class through the mask entry when there is
+ * one.  acl is rewritten in place; returns the new mode bits and whether
+ * the ACL says more than they do.
+ */
+static mode_t acl_create_masq(void *acl, size_t len, mode_t mode, bool *extended)
+{
+	struct acl_xattr_entry *e = (struct acl_xattr_entry *)((char *)acl + ACL_XATTR_HEADER);
+	size_t n = (len - ACL_XATTR_HEADER) / sizeof(*e);
+	struct acl_xattr_entry *group_obj = NULL, *mask = NULL, *group_class;
+
+	*extended = false;
+	for (size_t i = 0; i < n; i++) {
+		switch (e[i].tag) {
+		case ACL_TAG_USER_OBJ:
+			e[i].perm &= (mode >> 6) & 7;
+			mode &= (e[i].perm << 6) | ~S_IRWXU;
+			break;
+		case ACL_TAG_OTHER:
+			e[i].perm &= mode & 7;
+			mode &= e[i].perm | ~S_IRWXO;
+			break;
+		case ACL_TAG_GROUP_OBJ:
+			group_obj = &e[i];
+			break;
+		case ACL_TAG_MASK:
+			mask = &e[i];
+			*extended = true;
+			break;
+		default:
+			*extended = true;
+			break;
+		}
+	}
+	group_class = mask ? mask : group_obj;
+	if (group_class) {
+		group_class->perm &= (mode >> 3) & 7;
+		mode &= (group_class->perm << 3) | ~S_IRWXG;
+	}
+	return mode;
+}
+
+/*
+ * The mode of a new entry, since the kernel leaves the umask to us
+ * (dont_mask): under a parent with a default ACL, that ACL instead of the
+ * umask.  An entry made in the work dir (to replace a whiteout) cannot
+ * inherit by itself: ne keeps the ACLs to set on it.  tree_lock held.
+ */
+static int inherit_mode(struct create_ctx *c, struct new_entry *ne)
+{
+	struct sfs_fs *fs = c->fs;
+	mode_t umask_ = fuse_req_ctx(c->req)->umask;
+	char ppath[PATH_MAX + 64];
+	_cleanup_free_ void *acl = NULL;
+	ssize_t len;
+	bool extended;
+	mode_t mode;
+
+	if (!fs->dont_mask || S_ISLNK(ne->mode) || ne->link)
+		return 0;
+	if (snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", fs->upper->fd, c->ppath) >=
+	    (int)sizeof(ppath))
+		return -ENAMETOOLONG;
+	len = lgetxattr(ppath, "system.posix_acl_default", NULL, 0);
+	if (len > 0) {
+		acl = malloc(len);
+		if (!acl)
+			return -ENOMEM;
+		len = lgetxattr(ppath, "system.posix_acl_default", acl, len);
+	}
+	if (len <= ACL_XATTR_HEADER) {
+		if (len < 0 && errno != ENODATA && errno != ENOTSUP && errno != ERANGE)
+			return -errno;
+		ne->mode &= ~(umask_ & 0777);
+		return 0;
+	}
+	if (c->over_whiteout || (S_ISDIR(ne->mode) && c->whname)) {
+		if (S_ISDIR(ne->mode)) {
+			ne->acl_default = malloc(len);
+			if (!ne->acl_default)
+				return -ENOMEM;
+			memcpy(ne->acl_default, acl, len);
+			ne->acl_default_len = len;
+		}
+		mode = acl_create_masq(acl, len, ne->mode & 0777, &extended);
+		if (extended) {
+			ne->acl_access = steal_pointer(&acl);
+			ne->acl_access_len = len;
+		}
+	} else {
+		mode = acl_create_masq(acl, len, ne->mode & 0777, &extended);
+	}
+	ne->mode = (ne->mode & ~0777) | mode;
+	return 0;
+}
+
+/* Give an entry made in the work dir the ACLs its parent would have. */
+static int set_inherited_acls(int dirfd, const char *name, const struct new_entry *ne)
+{
+	char path[PATH_MAX + 64];
+
+	if (!ne->acl_access && !ne->acl_default)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	if (ne->acl_access &&
+	    lsetxattr(path, "system.posix_acl_access", ne->acl_access, ne->acl_access_len, 0) < 0)
+		return -errno;
+	if (ne->acl_default &&
+	    lsetxattr(path, "system.posix_acl_default", ne->acl_default, ne->acl_default_len, 0) < 0)
+		return -errno;
+	return 0;
+}
 
 /* mknod; a device the daemon may not create becomes an empty file that
  * says it is one (xattr_permissions=), as in a rootless container. */
@@ -194,7 +324,9 @@ static int make_at(struct create_ctx *c, int dirfd, const char *name,
 		r = make_node(fs, dirfd, name, ne);
 	if (r < 0)
 		return r;
-	r = sfs_set_creator(fs, c->req, dirfd, name, &c->parent_st, ne->mode);
+	r = set_inherited_acls(dirfd, name, ne);
+	if (r == 0)
+		r = sfs_set_creator(fs, c->req, dirfd, name, &c->parent_st, ne->mode);
 	if (r == 0 && ne->emulated_dev) {
 		const struct fuse_ctx *ctx = fuse_req_ctx(c->req);
 		struct sfs_override o = { .uid = ctx->uid, .gid = ctx->gid,
@@ -326,6 +458,9 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = prepare_create(&c);
 	if (r < 0)
 		goto out;
+	r = inherit_mode(&c, ne);
+	if (r < 0)
+		goto out;
 	r = create_in_upper(&c, ne);
 	if (r < 0)
 		goto out;
@@ -338,6 +473,8 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);
 	create_ctx_done(&c);
+	free(ne->acl_access);
+	free(ne->acl_default);
 	return r;
 }
 

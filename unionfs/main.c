@@ -35,6 +35,11 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (!fs->cfg->noacl && !fs->cfg->noxattrs && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* With ACLs, a parent's default ACL replaces the umask: the kernel
+	 * leaves the umask to the daemon, which knows the parent (dir.c). */
+	if ((conn->want & FUSE_CAP_POSIX_ACL) && fs->upper && (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_DONT_MASK;
+	fs->dont_mask = conn->want & FUSE_CAP_DONT_MASK;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)

@@ -478,6 +478,7 @@ struct sfs_fs {
 	unsigned xino_bits;    /* high bits that carry the layer device index */
 	bool metacopy;
 	bool writeback;        /* the kernel caches writes (set at init) */
+	bool dont_mask;        /* creations come with the caller's umask unapplied */
 	double timeout;        /* entry and attribute timeout, seconds */
 
 	struct fuse_session *se;

@@ -78,14 +78,18 @@ need_user_bwrap() {
 }
 
 # Has the user subordinate ids, and the helpers to map them?  (Then a
-# rootless `strata run` keeps the image's owners.)
-need_subids() {
+# rootless `strata run` keeps the image's owners and lets the container
+# chown.)
+has_subids() {
 	local u
 	u=$(as_user id -un)
-	grep -q "^$u:" /etc/subuid 2>/dev/null && grep -q "^$u:" /etc/subgid 2>/dev/null ||
-		skip "$u has no subordinate ids in /etc/subuid and /etc/subgid (usermod --add-subuids)"
-	command -v newuidmap >/dev/null && command -v newgidmap >/dev/null ||
-		skip "no newuidmap/newgidmap (apt-get install uidmap)"
+	grep -q "^$u:" /etc/subuid 2>/dev/null && grep -q "^$u:" /etc/subgid 2>/dev/null &&
+		command -v newuidmap >/dev/null && command -v newgidmap >/dev/null
+}
+
+need_subids() {
+	has_subids || skip "$(as_user id -un) has no subordinate ids in /etc/subuid and" \
+		"/etc/subgid (usermod --add-subuids), or no newuidmap (apt-get install uidmap)"
 }
 
 # No FUSE mount left under $1.

@@ -184,4 +184,52 @@ print("size-query-too-small" if n < m else "ok", buf.raw[:m].split(b"\0")[:-1])'
         assert_eq "ok [b'user.aaaa']" "$got" "listxattr size query and list"
 }
 
+# A parent's default ACL, not the umask, sets a new entry's permissions
+# (the kernel leaves the umask to the daemon): also for an entry that
+# replaces a whiteout, which is made away from its parent.
+test_default_acl_replaces_umask() {
+        need_cmd setfacl
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/old" old
+        mk_dir "$L1/d/olddir"
+        chmod 0777 "$L1/d"
+        setfacl -d -m u::rwx,g::r-x,o::---,u:4242:rwx,m::rwx "$L1/d" || skip "no ACLs on the test file system"
+        sfs_mount "$L1"
+        rm "$MNT/d/old"
+        rm -r "$MNT/d/olddir"
+        (
+                umask 077
+                touch "$MNT/d/new" "$MNT/d/old"
+                mkdir "$MNT/d/newdir" "$MNT/d/olddir"
+        )
+        local f
+        for f in new old; do
+                assert_mode "$MNT/d/$f" 0660
+                assert_mode "$UPPER/d/$f" 0660
+                assert_eq "user::rw- user:4242:rwx group::r-x mask::rw- other::---" \
+                        "$(getfacl -cn "$MNT/d/$f" 2>/dev/null | sed 's/\t.*//' | tr '\n' ' ' | sed 's/ *$//')" "ACL of d/$f"
+        done
+        for f in newdir olddir; do
+                assert_mode "$MNT/d/$f" 0770
+                assert_eq "user::rwx user:4242:rwx group::r-x mask::rwx other::---" \
+                        "$(getfacl -cdn "$MNT/d/$f" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')" "default ACL of d/$f"
+        done
+}
+
+test_umask_applies_without_default_acl() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount "$L1"
+        (
+                umask 027
+                touch "$MNT/d/f"
+                mkdir "$MNT/d/sub"
+                mkfifo "$MNT/d/p"
+        )
+        assert_mode "$MNT/d/f" 0640
+        assert_mode "$MNT/d/sub" 0750
+        assert_mode "$MNT/d/p" 0640
+        assert_mode "$UPPER/d/f" 0640
+}
+
 run_tests "$@"

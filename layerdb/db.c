@@ -328,9 +328,34 @@ static int open_root(struct ldb *db, const char *root)
 	return probe_privileged(db);
 }
 
+/*
+ * Setting the journal mode and migrating the schema upgrade a read lock
+ * to a write lock, which SQLite refuses at once (SQLITE_BUSY, without
+ * waiting) when another connection does the same: two first commands on a
+ * new store would fail.  Openers take turns here instead, on a lock file of
+ * their own (the store lock is held for whole operations).
+ */
+static int open_turn(struct ldb *db)
+{
+	int fd, r;
+
+	fd = openat(db->root_fd, "lock.open", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ldb__err(db, -errno, "cannot open store lock: %m");
+	do {
+		r = neg_errno(flock(fd, LOCK_EX));
+	} while (r == -EINTR);
+	if (r < 0) {
+		close(fd);
+		return ldb__err(db, r, "cannot lock the store: %s", strerror(-r));
+	}
+	return fd;
+}
+
 static int open_sql(struct ldb *db, unsigned flags)
 {
 	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int turn = -EBADF;
 	int rc, r;
 
 	if (flags & LDB_OPEN_MEMORY) {
@@ -340,6 +365,11 @@ static int open_sql(struct ldb *db, unsigned flags)
 	}
 	if (!path)
 		return -ENOMEM;
+	if (!(flags & LDB_OPEN_MEMORY)) {
+		turn = open_turn(db);
+		if (turn < 0)
+			return turn;
+	}
 	rc = sqlite3_open_v2(path, &db->sql,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);

@@ -21,8 +21,10 @@
  * the image emulated (xattr_permissions=2, as `strata mount` has them), so
  * the FUSE connection belongs to that namespace and the ids it reports
  * (0, 42, 1000...) are ids the sandbox sees and may chown to.  The mount
- * is in the namespace's own mount namespace: the store records the
- * container as mounted on the (empty, on the host) mount point meanwhile.
+ * is in the namespace's own mount namespace, and stratafs and the sandbox
+ * in its own pid namespace, so all of them end with the run: the store
+ * records the container as mounted on the (empty, on the host) mount point
+ * meanwhile, and the run holds the container lock (record_mount()).
  * Without subordinate ids (or newuidmap), stratafs runs outside without
  * emulated owners and bubblewrap maps the user alone to 0: files show as
  * root's and chown is limited to 0, which a line on stderr says.

@@ -181,7 +181,7 @@ static int write_map(const char *helper, pid_t pid, uint32_t id,
  * verdict on the maps, then make pid 1 of a new pid namespace and relay to
  * it until it exits.  Returns in pid 1 only.
  */
-static void become_pid1(int sock, const sigset_t *relay)
+static void become_pid1(int sock, pid_t parent, const sigset_t *relay)
 {
 	pid_t pid;
 	int r;
@@ -193,7 +193,11 @@ static void become_pid1(int sock, const sigset_t *relay)
 	if (recv(sock, &r, sizeof(r), MSG_WAITALL) != sizeof(r) || r < 0)
 		_exit(EXIT_NO_PID1);
 	close(sock);
-	/* Root now: uid and gid 0 are the caller's, with every capability. */
+	/* Root now: uid and gid 0 are the caller's, with every capability.
+	 * A change of credentials may have cleared the death signal: again. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(EXIT_NO_PID1);
 	if (unshare(CLONE_NEWPID) < 0) {
 		tool_err("cannot create a pid namespace: %m");
 		_exit(EXIT_NO_PID1);
@@ -215,8 +219,8 @@ static void become_pid1(int sock, const sigset_t *relay)
 int userns_fork(const struct userns_ids *ids, const sigset_t *relay, pid_t *ret_pid)
 {
 	_cleanup_close_ int sock = -EBADF;
+	pid_t pid, self = getpid();
 	ssize_t n;
-	pid_t pid;
 	int sp[2], r;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
@@ -232,7 +236,7 @@ int userns_fork(const struct userns_ids *ids, const sigset_t *relay, pid_t *ret_
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		become_pid1(sp[1], relay);
+		become_pid1(sp[1], self, relay);
 		return 0;
 	}
 	close(sp[1]);

@@ -447,4 +447,39 @@ test_kill9_during_copy_up_leaves_no_partial_file() {
         cmp -s -n "$size" "$L1/big" "$MNT/big" || fail "after kill -9 and remount the file content differs from lower"
 }
 
+# a full disk -----------------------------------------------------------------
+
+# The upper layer fills up: a copy-up that does not fit fails with ENOSPC
+# and leaves nothing behind (no partial file, no temporary in the work dir);
+# the merged view still shows the lower file, and the mount goes on working
+# once there is room again.
+test_full_upper_fails_cleanly() {
+        L1=$(mk_layer l1)
+        head -c $((3 << 20)) /dev/urandom >"$L1/big"
+        mk_file "$L1/d/small" small
+        local fs
+        fs=$(mk_tmpfs_layer full)
+        mount -o remount,size=4m "$fs" || skip "cannot resize tmpfs"
+        UPPER=$fs/upper WORK=$fs/work
+        mkdir -p "$UPPER" "$WORK"
+        sfs_mount "$L1"
+        head -c $((2 << 20)) /dev/zero >"$MNT/filler" || fail "2 MiB do not fit in a 4 MiB upper"
+        assert_errno ENOSPC append "$MNT/big" more
+        assert_same_content "$L1/big" "$MNT/big"
+        assert_enoent "$UPPER/big"
+        assert_eq "" "$(find "$WORK" -mindepth 1 -path "$WORK/sfs-index" -prune -o -type f -print | head -n 3)" \
+                "temporaries left in the work dir"
+        # full to the last block: every write fails, nothing written is lost
+        ! head -c $((3 << 20)) /dev/zero >>"$MNT/filler" 2>/dev/null || fail "5 MiB fit in a 4 MiB upper"
+        assert_errno ENOSPC append "$MNT/d/small" " more"
+        assert_file_content "$MNT/d/small" small
+        assert_listing "$MNT/d" small
+        rm -f "$MNT/filler"
+        assert_errno OK append "$MNT/d/small" " more"
+        assert_file_content "$MNT/d/small" "small more"
+        assert_errno OK append "$MNT/big" more
+        assert_eq $(((3 << 20) + 4)) "$(stat -c %s "$MNT/big")" "size after the copy-up that fits"
+        assert_daemon_alive
+}
+
 run_tests "$@"

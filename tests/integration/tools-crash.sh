@@ -111,4 +111,34 @@ test_crash_between_publish_and_record() {
 	st verify >/dev/null
 }
 
+# A full disk: an add that does not fit fails with a message that says so,
+# records nothing and leaves no partial layer; the store stays consistent
+# and what was there before is intact; with room again the add works.
+test_add_on_full_disk() {
+	[ "$(id -u)" = 0 ] || skip "needs root (tmpfs)"
+	mkdir -p "$T/small"
+	mount -t tmpfs -o size=3m strata-test-full "$T/small" || skip "cannot mount tmpfs"
+	local store=$T/small/store rc=0 err
+	mkdir -p "$T/ok" && echo fits >"$T/ok/f"
+	make_tree "$T/big" 300
+	head -c $((4 << 20)) /dev/urandom >"$T/big/huge"
+	"$STRATA" --root "$store" -q add "$T/ok" --tag ok >/dev/null || { umount "$T/small"; fail "small add failed"; }
+	err=$("$STRATA" --root "$store" add "$T/big" --tag big 2>&1 >/dev/null) || rc=$?
+	echo "# add on a full disk: status $rc: $err"
+	local images layers check
+	images=$("$STRATA" --root "$store" images 2>&1)
+	check=$("$STRATA" --root "$store" check -n 2>&1) || check="FAILED: $check"
+	layers=$(ls "$store/layers" | wc -l)
+	"$STRATA" --root "$store" -q verify ok >/dev/null 2>&1 || check="$check; verify of ok failed"
+	rm -rf "$T/big/huge"
+	"$STRATA" --root "$store" -q add "$T/big" --tag big >/dev/null 2>&1 || check="$check; add failed with room again"
+	umount "$T/small"
+	[ "$rc" != 0 ] || fail "add of 5 MiB into a 3 MiB store succeeded"
+	case $err in *"No space left on device"*) ;; *) fail "the error does not say the disk is full: $err" ;; esac
+	assert_contains "$images" "^ok "
+	case $images in *big*) fail "a failed add is listed: $images" ;; esac
+	assert_eq 1 "$layers" "layers after the failed add"
+	case $check in *FAILED*|*failed*) fail "store after the failed add: $check" ;; esac
+}
+
 run_tests

@@ -87,6 +87,13 @@ int tool_open(struct ldb **ret_db)
 	r = ldb_open(root, 0, ret_db);
 	if (r == -EPROTONOSUPPORT)
 		tool_err("cannot open store '%s': its database is newer than this strata", root);
+	else if (r == -EUCLEAN)
+		tool_err("cannot open store '%s': its database '%s/strata.db' is damaged (not a "
+			 "readable SQLite database); nothing was changed: restore that file from a "
+			 "backup", root, root);
+	else if (r == -EBUSY)
+		tool_err("cannot open store '%s': its database stayed locked by another strata "
+			 "for too long; try again", root);
 	else if (r < 0)
 		tool_err("cannot open store '%s': %s", root, strerror(-r));
 	return r;

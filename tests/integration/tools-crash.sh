@@ -141,4 +141,33 @@ test_add_on_full_disk() {
 	case $check in *FAILED*|*failed*) fail "store after the failed add: $check" ;; esac
 }
 
+# A damaged database: every command refuses with a message naming the file,
+# and changes nothing (not the database, not the layers); a damaged page
+# that a command does not read is found by `strata check`.
+test_corrupt_database_refused() {
+	local before after
+	mkdir -p "$T/a" && echo a >"$T/a/a"
+	st add "$T/a" --tag a >/dev/null
+	cp "$ROOT/strata.db" "$T/good.db"
+	before=$(cd "$ROOT/layers" && find . | sort | md5sum)
+	printf 'not a database at all' | dd of="$ROOT/strata.db" conv=notrunc status=none
+	cp "$ROOT/strata.db" "$T/bad.db"
+	expect_status 1 st images
+	assert_contains "$ERR" "strata.db' is damaged"
+	expect_status 1 st add "$T/a" --tag b
+	expect_status 1 st check
+	cmp -s "$ROOT/strata.db" "$T/bad.db" || fail "the damaged database was changed"
+	after=$(cd "$ROOT/layers" && find . | sort | md5sum)
+	assert_eq "$before" "$after" "layers after commands on a damaged database"
+	# the backup brings everything back
+	cp "$T/good.db" "$ROOT/strata.db"
+	rm -f "$ROOT/strata.db-wal" "$ROOT/strata.db-shm"
+	st verify a >/dev/null || fail "verify after restoring the database"
+	# a damaged page in the middle: check finds it
+	local size
+	size=$(stat -c %s "$ROOT/strata.db")
+	head -c 4096 /dev/urandom | dd of="$ROOT/strata.db" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	expect_status 1 st check -n
+}
+
 run_tests

@@ -44,6 +44,7 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
 #include "sandbox.h"
 #include "tool.h"
 #include "userns.h"
@@ -56,7 +57,7 @@ int tool_unmount(struct ldb *db, const struct ldb_digest *id, const char *mountp
 
 struct run_args {
 	bool rm, use_chroot;
-	const char *name, *workdir, *hostname;
+	const char *name, *workdir, *hostname, *user;
 	struct sandbox_bind *binds;
 	size_t n_binds;
 	char **env; /* -e K=V, in order */
@@ -69,6 +70,7 @@ struct run_config {
 	char **entrypoint; /* NULL-terminated */
 	char **cmd;        /* NULL-terminated */
 	char *workdir;
+	char *user;        /* "USER[:GROUP]" */
 };
 
 static void strv_free(char **v)
@@ -84,6 +86,7 @@ static void run_config_clear(struct run_config *c)
 	strv_free(c->entrypoint);
 	strv_free(c->cmd);
 	free(c->workdir);
+	free(c->user);
 	*c = (struct run_config){ 0 };
 }
 
@@ -138,6 +141,9 @@ static int parse_config(const char *json, struct run_config *ret)
 	if (json_object_object_get_ex(cfg, "WorkingDir", &wd) &&
 	    json_object_is_type(wd, json_type_string) && json_object_get_string(wd)[0] == '/')
 		ret->workdir = strdup(json_object_get_string(wd));
+	if (json_object_object_get_ex(cfg, "User", &wd) &&
+	    json_object_is_type(wd, json_type_string) && json_object_get_string(wd)[0])
+		ret->user = strdup(json_object_get_string(wd));
 	json_object_put(root);
 	return 0;
 }
@@ -216,7 +222,7 @@ static int env_putf(struct env *e, const char *k, const char *v)
 
 /* docker's order: defaults, the image's Env, then -e (K alone takes the host's K). */
 static int build_env(const struct run_args *a, const struct run_config *cfg, const char *hostname,
-		     struct env *e)
+		     const char *home, struct env *e)
 {
 	const char *term = getenv("TERM");
 	int r;
@@ -225,7 +231,7 @@ static int build_env(const struct run_args *a, const struct run_config *cfg, con
 	if (r >= 0)
 		r = env_putf(e, "HOSTNAME", hostname);
 	if (r >= 0)
-		r = env_putf(e, "HOME", "/root");
+		r = env_putf(e, "HOME", home ? home : "/root");
 	if (r >= 0 && term && isatty(STDIN_FILENO))
 		r = env_putf(e, "TERM", term);
 	for (char **p = cfg->env; r >= 0 && p && *p; p++)
@@ -262,6 +268,9 @@ static const struct cmd_help run_help = {
 	"  -v, --volume HOST:DIR[:ro]\n"
 	"                       bind mount HOST on DIR (read-only with :ro)\n"
 	"  -w, --workdir DIR    working directory inside (created if missing)\n"
+	"  -u, --user USER[:GROUP]\n"
+	"                       run as this user (name or number; default: the image's\n"
+	"                       \"User\", else root)\n"
 	"  -e, --env K=V        set an environment variable (K alone: the host's)\n"
 	"      --hostname NAME  host name inside (default: the short container id)\n"
 	"      --chroot         chroot(2) in private namespaces instead of bubblewrap\n"
@@ -320,6 +329,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "hostname", required_argument, NULL, 'H' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "chroot", no_argument, NULL, 'C' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "tty", no_argument, NULL, 't' },
@@ -331,12 +341,13 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 
 	opterr = 0;
 	/* "+": options end at IMAGE, so the command keeps its own. */
-	while ((c = getopt_long(argc, argv, "+:v:w:e:it", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+:v:w:e:u:it", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'R': a->rm = true; break;
 		case 'n': a->name = optarg; break;
 		case 'w': a->workdir = optarg; break;
 		case 'H': a->hostname = optarg; break;
+		case 'u': a->user = optarg; break;
 		case 'C': a->use_chroot = true; break;
 		case 'i': case 't': break;
 		case 'v':
@@ -519,9 +530,11 @@ static char **command_line(const struct run_config *cfg, char **args)
 static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_config *cfg,
 		  char **cmd, const sigset_t *blocked, const sigset_t *old)
 {
-	_cleanup_free_ char *bwrap = NULL;
+	_cleanup_free_ char *bwrap = NULL, *setuser = NULL;
 	_cleanup_free_ char **argv = command_line(cfg, cmd);
 	_cleanup_close_ int status_fd = -EBADF;
+	_cleanup_(sandbox_user_clear) struct sandbox_user user = { 0 };
+	const char *user_spec = a->user ? a->user : cfg->user;
 	struct env env = { 0 };
 	char hostname[TOOL_ID_MAX];
 	struct sandbox sb = {
@@ -547,7 +560,27 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 			return EXIT_RUN_FAIL;
 		}
 	}
-	r = build_env(a, cfg, sb.hostname, &env);
+	if (user_spec) {
+		r = sandbox_resolve_user(c->mp, user_spec, &user);
+		if (r < 0) {
+			if (r != -ENOENT && r != -EINVAL)
+				tool_err("cannot look up user '%s': %s", user_spec, strerror(-r));
+			return EXIT_RUN_FAIL;
+		}
+		/* root stays root as the sandbox starts, with its capabilities */
+		if (user.uid == 0 && user.gid == 0)
+			user.set = false;
+		if (user.set && !a->use_chroot && !sb.userns) {
+			sb.setuser = setuser = tool_find_setuser();
+			if (!setuser) {
+				tool_err("cannot run as '%s': strata-setuser is not installed beside "
+					 "strata or in %s", user_spec, STRATA_LIBEXECDIR);
+				return EXIT_RUN_FAIL;
+			}
+		}
+		sb.user = &user;
+	}
+	r = build_env(a, cfg, sb.hostname, user.set ? user.home : NULL, &env);
 	if (r < 0)
 		goto out;
 	sb.envp = env.v;

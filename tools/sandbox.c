@@ -17,9 +17,12 @@
  * image's absolute symlinks (/data -> /etc) stay inside it.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -131,6 +134,227 @@ static int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	if (r != -ENOSYS && r != -EAGAIN)
 		return r;
 	return walk_in_root(rootfd, path, flags, mode);
+}
+
+/* ---- users -------------------------------------------------------------------- */
+
+void sandbox_user_clear(struct sandbox_user *u)
+{
+	free(u->groups);
+	free(u->home);
+	*u = (struct sandbox_user){ 0 };
+}
+
+static bool parse_number(const char *s, unsigned long *ret)
+{
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*ret = strtoul(s, &end, 10);
+	return !errno && !*end && *ret <= 0xfffffffeul;
+}
+
+/* Field @i (from 0) of the colon-separated @line, cut in place; NULL if short. */
+static char *field(char *line, int i)
+{
+	char *f = line, *end;
+
+	for (; i > 0 && f; i--) {
+		f = strchr(f, ':');
+		if (f)
+			f++;
+	}
+	if (!f)
+		return NULL;
+	end = strchr(f, ':');
+	return end ? strndup(f, end - f) : strdup(f);
+}
+
+/* Each line of the file at @path inside @rootfd, to @fn until it returns non-zero. */
+static int each_line(int rootfd, const char *path, int (*fn)(char *line, void *payload),
+		     void *payload)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+	int fd, r = 0;
+
+	fd = open_in_root(rootfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if (line[0] && line[0] != '#')
+			r = fn(line, payload);
+	}
+	fclose(f);
+	return r < 0 ? r : 0;
+}
+
+struct passwd_query {
+	const char *name;  /* or */
+	unsigned long uid;
+	bool by_uid;
+	char *found_name;
+	unsigned long found_uid, found_gid;
+	char *home;
+	bool found;
+};
+
+static int passwd_line(char *line, void *payload)
+{
+	struct passwd_query *q = payload;
+	_cleanup_free_ char *name = field(line, 0), *uid = field(line, 2), *gid = field(line, 3);
+	unsigned long u, g;
+
+	if (!name || !uid || !gid || !parse_number(uid, &u) || !parse_number(gid, &g))
+		return 0;
+	if (q->by_uid ? u != q->uid : strcmp(name, q->name) != 0)
+		return 0;
+	q->found = true;
+	q->found_uid = u;
+	q->found_gid = g;
+	q->found_name = steal_pointer(&name);
+	q->home = field(line, 5);
+	return 1;
+}
+
+struct group_query {
+	const char *group;   /* a name to find, or NULL */
+	unsigned long gid;
+	bool found;
+	const char *member;  /* collect the groups listing this user, or NULL */
+	gid_t *groups;
+	size_t n;
+};
+
+static int group_line(char *line, void *payload)
+{
+	struct group_query *q = payload;
+	_cleanup_free_ char *name = field(line, 0), *gid = field(line, 2), *members = field(line, 3);
+	unsigned long g;
+
+	if (!name || !gid || !parse_number(gid, &g))
+		return 0;
+	if (q->group && !q->found && strcmp(name, q->group) == 0) {
+		q->found = true;
+		q->gid = g;
+	}
+	if (q->member && members) {
+		char *save = NULL;
+
+		for (char *m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+			if (strcmp(m, q->member) != 0)
+				continue;
+			gid_t *v = realloc(q->groups, (q->n + 1) * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			q->groups = v;
+			q->groups[q->n++] = (gid_t)g;
+			break;
+		}
+	}
+	return 0;
+}
+
+int sandbox_resolve_user(const char *root, const char *spec, struct sandbox_user *ret)
+{
+	_cleanup_free_ char *user = strdup(spec);
+	_cleanup_close_ int rootfd = -EBADF;
+	struct passwd_query pq = { 0 };
+	struct group_query gq = { 0 };
+	char *group;
+	unsigned long n;
+	int r;
+
+	*ret = (struct sandbox_user){ 0 };
+	if (!user)
+		return -ENOMEM;
+	group = strchr(user, ':');
+	if (group)
+		*group++ = '\0';
+	if (!*user || (group && !*group)) {
+		tool_err("invalid user '%s': expected USER[:GROUP]", spec);
+		return -EINVAL;
+	}
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	pq.by_uid = parse_number(user, &pq.uid);
+	pq.name = user;
+	r = each_line(rootfd, "/etc/passwd", passwd_line, &pq);
+	if (r < 0)
+		return r;
+	if (!pq.found && !pq.by_uid) {
+		tool_err("unable to find user %s: no matching entries in passwd file", user);
+		return -ENOENT;
+	}
+	ret->uid = pq.by_uid ? pq.uid : pq.found_uid;
+	ret->gid = pq.found ? pq.found_gid : 0;
+	ret->home = pq.home;
+	if (group) {
+		if (parse_number(group, &n)) {
+			ret->gid = n;
+		} else {
+			gq.group = group;
+			r = each_line(rootfd, "/etc/group", group_line, &gq);
+			if (r < 0)
+				goto fail;
+			if (!gq.found) {
+				tool_err("unable to find group %s: no matching entries in group file",
+					 group);
+				r = -ENOENT;
+				goto fail;
+			}
+			ret->gid = gq.gid;
+		}
+	}
+	/* the group, then those listing the user (docker's "groups=") */
+	ret->groups = malloc(sizeof(*ret->groups));
+	if (!ret->groups) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	ret->groups[0] = ret->gid;
+	ret->n_groups = 1;
+	if (pq.found) {
+		struct group_query mq = { .member = pq.found_name };
+
+		r = each_line(rootfd, "/etc/group", group_line, &mq);
+		for (size_t i = 0; r >= 0 && i < mq.n; i++) {
+			gid_t *v;
+
+			if (mq.groups[i] == ret->gid)
+				continue;
+			v = realloc(ret->groups, (ret->n_groups + 1) * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			ret->groups = v;
+			ret->groups[ret->n_groups++] = mq.groups[i];
+		}
+		free(mq.groups);
+		if (r < 0)
+			goto fail;
+	}
+	free(pq.found_name);
+	ret->set = true;
+	return 0;
+fail:
+	free(pq.found_name);
+	sandbox_user_clear(ret);
+	return r;
 }
 
 char *sandbox_find_bwrap(void)
@@ -286,9 +510,40 @@ static int strv_add(struct strv *s, const char *a)
 	return 0;
 }
 
-static int bwrap_argv(const struct sandbox *sb, const char *status_fd, struct strv *a)
+/* Where bubblewrap puts strata-setuser: its own /dev tmpfs, not the container. */
+#define SETUSER_IN_SANDBOX "/dev/.strata-setuser"
+
+/* "UID\0GID\0G1,G2...\0": the numbers of @u as strings, malloc'd. */
+static char *user_strings(const struct sandbox_user *u, char **gid, char **groups)
 {
+	size_t len = 2 * 12 + u->n_groups * 12 + 1, pos;
+	char *b = malloc(len);
+
+	if (!b)
+		return NULL;
+	pos = (size_t)snprintf(b, len, "%u", (unsigned)u->uid) + 1;
+	*gid = b + pos;
+	pos += (size_t)snprintf(b + pos, len - pos, "%u", (unsigned)u->gid) + 1;
+	*groups = b + pos;
+	b[pos] = '\0';
+	for (size_t i = 0; i < u->n_groups; i++)
+		pos += (size_t)snprintf(b + pos, len - pos, "%s%u", i ? "," : "",
+					(unsigned)u->groups[i]);
+	return b;
+}
+
+static int bwrap_argv(const struct sandbox *sb, const char *status_fd, struct strv *a,
+		      char **scratch)
+{
+	const struct sandbox_user *u = sb->user && sb->user->set ? sb->user : NULL;
+	char *uid = "0", *gid = "0", *groups = "";
 	int r = 0;
+
+	if (u) {
+		uid = *scratch = user_strings(u, &gid, &groups);
+		if (!uid)
+			return -ENOMEM;
+	}
 
 	r |= strv_add(a, sb->bwrap);
 	r |= strv_add(a, "--die-with-parent");
@@ -297,11 +552,12 @@ static int bwrap_argv(const struct sandbox *sb, const char *status_fd, struct st
 	r |= strv_add(a, "--unshare-pid");
 	r |= strv_add(a, "--unshare-ipc");
 	if (sb->userns) {
+		/* the caller alone is mapped: it becomes the user */
 		r |= strv_add(a, "--unshare-user");
 		r |= strv_add(a, "--uid");
-		r |= strv_add(a, "0");
+		r |= strv_add(a, uid);
 		r |= strv_add(a, "--gid");
-		r |= strv_add(a, "0");
+		r |= strv_add(a, gid);
 	}
 	if (sb->hostname) {
 		r |= strv_add(a, "--unshare-uts");
@@ -326,9 +582,21 @@ static int bwrap_argv(const struct sandbox *sb, const char *status_fd, struct st
 		r |= strv_add(a, sb->binds[i].host);
 		r |= strv_add(a, sb->binds[i].dest);
 	}
+	if (u && !sb->userns) {
+		r |= strv_add(a, "--ro-bind");
+		r |= strv_add(a, sb->setuser);
+		r |= strv_add(a, SETUSER_IN_SANDBOX);
+	}
 	r |= strv_add(a, "--chdir");
 	r |= strv_add(a, sb->workdir);
 	r |= strv_add(a, "--");
+	if (u && !sb->userns) {
+		r |= strv_add(a, SETUSER_IN_SANDBOX);
+		r |= strv_add(a, uid);
+		r |= strv_add(a, gid);
+		r |= strv_add(a, groups);
+		r |= strv_add(a, "--");
+	}
 	for (char **p = sb->argv; *p; p++)
 		r |= strv_add(a, *p);
 	return r < 0 ? -ENOMEM : 0;
@@ -519,6 +787,13 @@ static _Noreturn void chroot_child(const struct sandbox *sb, const sigset_t *chi
 		_exit(125);
 	sigprocmask(SIG_SETMASK, child_mask, NULL);
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (sb->user && sb->user->set &&
+	    (setgroups(sb->user->n_groups, sb->user->groups) < 0 || setgid(sb->user->gid) < 0 ||
+	     setuid(sb->user->uid) < 0)) {
+		tool_err("chroot: cannot become %u:%u: %m", (unsigned)sb->user->uid,
+			 (unsigned)sb->user->gid);
+		_exit(125);
+	}
 	environ = sb->envp;
 	execvp(sb->argv[0], sb->argv);
 	tool_err("exec '%s': %m", sb->argv[0]);
@@ -529,6 +804,7 @@ int sandbox_spawn(const struct sandbox *sb, const sigset_t *child_mask, pid_t *r
 		  int *ret_status_fd)
 {
 	_cleanup_close_ int rd = -EBADF, wr = -EBADF;
+	_cleanup_free_ char *scratch = NULL;
 	struct strv a = { 0 };
 	char fdname[16];
 	pid_t pid;
@@ -540,7 +816,7 @@ int sandbox_spawn(const struct sandbox *sb, const sigset_t *child_mask, pid_t *r
 		rd = p[0];
 		wr = p[1];
 		snprintf(fdname, sizeof(fdname), "%d", wr);
-		r = bwrap_argv(sb, fdname, &a);
+		r = bwrap_argv(sb, fdname, &a, &scratch);
 		if (r < 0)
 			return free(a.v), r;
 	}

@@ -18,6 +18,16 @@ struct sandbox_bind {
 	bool ro;
 };
 
+/* Who the command runs as (strata run --user, or the image's "User"). */
+struct sandbox_user {
+	bool set;       /* false: root, as the sandbox starts */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;  /* supplementary groups (malloc'd) */
+	size_t n_groups;
+	char *home;     /* from the passwd entry, or NULL (malloc'd) */
+};
+
 struct sandbox {
 	const char *root;     /* the mounted root file system */
 	const char *hostname; /* NULL: keep the host's */
@@ -29,7 +39,19 @@ struct sandbox {
 	bool use_chroot; /* chroot(2) instead of bubblewrap; needs root */
 	bool userns;     /* bubblewrap: map the caller to uid/gid 0 in a user namespace */
 	const char *bwrap; /* path of bwrap (sandbox_find_bwrap()) */
+	const struct sandbox_user *user; /* NULL or !set: root */
+	const char *setuser; /* path of strata-setuser, for bubblewrap with a user */
 };
+
+/*
+ * Resolve "USER[:GROUP]" (names or numbers) in the root file system at
+ * @root, as docker does: names from its /etc/passwd and /etc/group; the
+ * group defaults to the user's primary one (0 for a number without an
+ * entry); supplementary groups are those listing the user by name.
+ * -ENOENT (with a message) for a name it does not have.
+ */
+int sandbox_resolve_user(const char *root, const char *spec, struct sandbox_user *ret);
+void sandbox_user_clear(struct sandbox_user *u);
 
 /* Malloc'ed path of bubblewrap: $BWRAP or "bwrap" in $PATH; NULL if absent. */
 char *sandbox_find_bwrap(void);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "tool.h"
 
 const char *arg_root;
@@ -287,6 +288,29 @@ char *tool_find_program(const char *name)
 			return p;
 		free(p);
 	}
+	return NULL;
+}
+
+char *tool_find_setuser(void)
+{
+	char self[PATH_MAX], *slash, *p = NULL;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			/* the build tree keeps it beside strata */
+			if (asprintf(&p, "%s/strata-setuser", self) >= 0 && access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	if (asprintf(&p, "%s/strata-setuser", STRATA_LIBEXECDIR) >= 0 && access(p, X_OK) == 0)
+		return p;
+	free(p);
 	return NULL;
 }
 

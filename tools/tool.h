@@ -69,6 +69,8 @@ int tool_is_mountpoint(const char *path);
 char *tool_find_program(const char *name);
 /* Path of the stratafs binary (malloc'ed): $STRATAFS, next to us, or "stratafs". */
 char *tool_find_stratafs(void);
+/* Malloc'd path of strata-setuser (beside strata, or in libexecdir); NULL if absent. */
+char *tool_find_setuser(void);
 /* Run argv, wait; returns the exit status or a negative errno. */
 int tool_run(char *const argv[], bool quiet);
 /*

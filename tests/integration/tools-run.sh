@@ -206,9 +206,9 @@ bb_layout() {
 	local py
 	py=$(command -v python3) || skip "python3 is not installed"
 	tar -C "$(bb_rootfs_dir)" --numeric-owner -cf "$T/bb.tar" .
-	"$py" - "$T/layout" "$T/bb.tar" <<'PY'
+	"$py" - "$T/layout" "$T/bb.tar" "${BB_USER:-}" <<'PY'
 import hashlib, json, os, sys
-out, tar = sys.argv[1], sys.argv[2]
+out, tar, user = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(out + "/blobs/sha256", exist_ok=True)
 def blob(data):
     d = hashlib.sha256(data).hexdigest()
@@ -220,6 +220,8 @@ cfg = {"architecture": "amd64", "os": "linux",
        "config": {"Env": ["PATH=/bin", "GREETING=hello"], "Entrypoint": ["/bin/sh", "-c"],
                   "Cmd": ["echo $GREETING from $(pwd)"], "WorkingDir": "/srv"},
        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
+if user:
+    cfg["config"]["User"] = user
 cd, cn = blob(json.dumps(cfg).encode())
 man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
@@ -246,6 +248,43 @@ test_image_config_env_entrypoint_cmd_workdir() {
 	st commit c cfg:2 >/dev/null
 	expect_status 0 st run --rm cfg:2 'cat file; echo $GREETING'
 	assert_eq "$OUT" $'changed\nhello'
+	no_run_left
+}
+
+# --user and the image's "User": names from the image's passwd and group
+# files, the primary group and those listing the user, its HOME; root as
+# the default; a user the image does not have is refused (125).
+test_user_option_and_image_user() {
+	add_bb
+	st run --name u bb sh -c 'echo "alice:x:1000:1000::/home/alice:/bin/sh" >>/etc/passwd
+		echo "alice:x:1000:" >>/etc/group; echo "staff:x:50:bob,alice" >>/etc/group
+		mkdir -p /home/alice && chown 1000:1000 /home/alice' >/dev/null
+	st commit u bbu >/dev/null
+	local ids='id -u; id -g; id -G | tr " " "\n" | sort -n | tr "\n" " "; echo; echo $HOME'
+	expect_status 0 st run --rm -u alice bbu sh -c "$ids; touch /home/alice/f && stat -c %u:%g /home/alice/f
+		touch /etc/x 2>/dev/null || echo denied"
+	assert_eq "$OUT" $'1000\n1000\n50 1000 \n/home/alice\n1000:1000\ndenied'
+	expect_status 0 st run --rm --user 1234:staff bbu sh -c "$ids"
+	assert_eq "$OUT" $'1234\n50\n50 \n/root'
+	expect_status 0 st run --rm -u root bbu sh -c 'id -u; touch /etc/x && echo root-writes'
+	assert_eq "$OUT" $'0\nroot-writes'
+	expect_status 125 st run --rm -u mallory bbu true
+	assert_contains "$ERR" "unable to find user mallory"
+	expect_status 125 st run --rm -u alice:nogroup bbu true
+	assert_contains "$ERR" "unable to find group nogroup"
+	if [ "$(id -u)" = 0 ]; then
+		expect_status 0 st run --rm --chroot -u alice bbu sh -c "$ids"
+		assert_eq "$OUT" $'1000\n1000\n50 1000 \n/home/alice'
+	fi
+	# an image's "User" is the default, and --user overrides it
+	if st import --help >/dev/null 2>&1; then
+		BB_USER=4321:4321 bb_layout
+		st import "oci:$T/layout" cfg:user >/dev/null
+		expect_status 0 st run --rm cfg:user 'id -u; id -g'
+		assert_eq "$OUT" $'4321\n4321'
+		expect_status 0 st run --rm -u 0 cfg:user 'id -u'
+		assert_eq "$OUT" 0
+	fi
 	no_run_left
 }
 
@@ -330,6 +369,22 @@ test_rootless_run_commit_rerun() {
 	[ -z "$(ls -A "$UHOME/tmp")" ] || fail "mount points left: $(ls -A "$UHOME/tmp")"
 	ust rm rl >/dev/null
 	ust check >/dev/null
+}
+
+# --user rootless: through strata-setuser in the subordinate-id namespace,
+# or bubblewrap's own --uid when the user alone is mapped
+test_rootless_user_option() {
+	need_user
+	need_user_bwrap
+	TMPDIR=$UHOME/tmp
+	ust add "$(user_bb_rootfs)" --tag bb >/dev/null
+	ust run --name u bb sh -c 'echo "alice:x:1000:1000::/home/alice:/bin/sh" >>/etc/passwd
+		mkdir -p /home/alice && chown 1000:1000 /home/alice 2>/dev/null; true' >/dev/null
+	ust commit u bbu >/dev/null
+	local out
+	out=$(ust run --rm -u alice bbu sh -c 'id -u; id -g; echo $HOME; touch /tmp/f && stat -c %u /tmp/f')
+	assert_eq "$out" $'1000\n1000\n/home/alice\n1000'
+	assert_no_mount_under "$UHOME"
 }
 
 test_rootless_exit_codes_and_rm() {

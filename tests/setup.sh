@@ -8,7 +8,7 @@ shift || true
 
 packages=(
   # build
-  gcc meson ninja-build pkg-config zlib1g-dev libjson-c-dev
+  gcc libc6-dev meson ninja-build pkg-config zlib1g-dev libjson-c-dev
   libfuse3-dev libsqlite3-dev libzstd-dev libxxhash-dev libarchive-dev libssl-dev
   # run and test
   fuse3 attr acl python3 busybox-static util-linux e2fsprogs

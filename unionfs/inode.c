@@ -28,8 +28,10 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stratafs.h"
 
@@ -283,14 +285,39 @@ void sfs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	fuse_reply_none(req);
 }
 
+/*
+ * When the kernel drops its caches, it forgets nodes by the thousand, and
+ * the daemon frees them; glibc keeps freed memory for reuse, so give it
+ * back to the system after a big drop (at most every few seconds).
+ */
+static void trim_after_forgets(struct sfs_fs *fs, size_t before, size_t after)
+{
+	static size_t mark;
+	static time_t last;
+	time_t now;
+
+	if (before > __atomic_load_n(&mark, __ATOMIC_RELAXED))
+		__atomic_store_n(&mark, before, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&mark, __ATOMIC_RELAXED) < after + 8192)
+		return;
+	now = time(NULL);
+	if (now < __atomic_load_n(&last, __ATOMIC_RELAXED) + 2)
+		return;
+	__atomic_store_n(&last, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&mark, after, __ATOMIC_RELAXED);
+	malloc_trim(0);
+}
+
 void sfs_op_forget_multi(fuse_req_t req, size_t count,
 			 struct fuse_forget_data *forgets)
 {
 	struct sfs_fs *fs = sfs_fs_from_req(req);
+	size_t before = __atomic_load_n(&fs->itable.count, __ATOMIC_RELAXED);
 
 	for (size_t i = 0; i < count; i++)
 		forget_one(fs, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
+	trim_after_forgets(fs, before, __atomic_load_n(&fs->itable.count, __ATOMIC_RELAXED));
 }
 
 void sfs_itable_destroy(struct sfs_fs *fs)

@@ -76,14 +76,18 @@ static const char *override_xattr(const struct sfs_fs *fs)
 
 /* Read the override of the file at path (a /proc path): ours first, then
  * the names other writers use.  -ENODATA if none. */
-static int override_read(const struct sfs_fs *fs, const char *path, struct sfs_override *o)
+/* follow: path is a /proc/self/fd/N link to the file itself (an open
+ * file's fd), which the l* calls would not go through. */
+static int override_read(const struct sfs_fs *fs, const char *path, bool follow,
+			 struct sfs_override *o)
 {
 	const char *names[] = { override_xattr(fs), SFS_XATTR_OVERRIDE_CONTAINERS,
 				SFS_XATTR_OVERRIDE_USER, SFS_XATTR_OVERRIDE_SECURITY };
 	char buf[128];
 
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		ssize_t n = lgetxattr(path, names[i], buf, sizeof(buf));
+		ssize_t n = follow ? getxattr(path, names[i], buf, sizeof(buf))
+				   : lgetxattr(path, names[i], buf, sizeof(buf));
 
 		if (n > 0)
 			return sfs_override_parse(buf, n, o);
@@ -101,6 +105,18 @@ int sfs_override_write(const struct sfs_fs *fs, const char *path,
 	if (n < 0)
 		return n;
 	return sfs_set_marker_xattr(path, override_xattr(fs), buf, n);
+}
+
+/* The same through an open fd of the upper file (it may be unlinked). */
+static int override_write_fd(const struct sfs_fs *fs, int fd, const struct sfs_override *o)
+{
+	char buf[128];
+	int n;
+
+	n = sfs_override_format(o, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	return neg_errno(fsetxattr(fd, override_xattr(fs), buf, n, 0));
 }
 
 static void override_apply(const struct sfs_override *o, struct stat *st)
@@ -128,7 +144,7 @@ static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	else if (sfs_node_proc_path(fs, n, path, sizeof(path)) < 0)
 		return;
-	if (override_read(fs, path, &o) == 0)
+	if (override_read(fs, path, fd >= 0, &o) == 0)
 		override_apply(&o, st);
 }
 
@@ -353,6 +369,33 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		r = neg_errno(ftruncate(fd, attr->st_size));
 		if (r < 0)
 			return r;
+	}
+	if (fs->cfg->xattr_permissions &&
+	    (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE))) {
+		/* emulated owners: recorded in the xattr, as by path */
+		struct sfs_override o;
+		struct stat st;
+
+		r = neg_errno(fstat(fd, &st));
+		if (r < 0)
+			return r;
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		sfs_stat_finish(fs, n, fd, &st);
+		pthread_rwlock_unlock(&fs->tree_lock);
+		o = (struct sfs_override){ .uid = st.st_uid, .gid = st.st_gid,
+					   .mode = st.st_mode & 07777 };
+		if (to_set & FUSE_SET_ATTR_UID)
+			o.uid = attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			o.gid = attr->st_gid;
+		if (to_set & FUSE_SET_ATTR_MODE)
+			o.mode = attr->st_mode & 07777;
+		else if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+			o.mode &= ~(S_ISUID | S_ISGID); /* chown clears the set-id bits */
+		r = override_write_fd(fs, fd, &o);
+		if (r < 0)
+			return r;
+		to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE);
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;

@@ -403,4 +403,53 @@ test_large_file_write_read() {
         assert_same_content "$T/big" "$UPPER/big"
 }
 
+# With emulated owners (xattr_permissions=2), chown and chmod of a file that
+# is open but unlinked go to its override xattr too, not to the file.
+test_emulated_chown_of_unlinked_open_file() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount -o xattr_permissions=2 "$L1"
+        echo data >"$MNT/d/f"
+        # (the kernel lets only root give a file away)
+        local got owner=7:8
+        ((IS_ROOT)) || owner=$(id -u):$(id -g)
+        got=$("$PYTHON" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.unlink(sys.argv[1])
+uid, gid = map(int, sys.argv[2].split(":"))
+os.fchown(fd, uid, gid)
+os.fchmod(fd, 0o4711)
+st = os.fstat(fd)
+print("%o %d:%d" % (st.st_mode & 0o7777, st.st_uid, st.st_gid), os.read(fd, 10).decode().strip())
+' "$MNT/d/f" "$owner") || fail "fchown/fchmod of an unlinked open file failed"
+        assert_eq "4711 $owner data" "$got" "mode, owner and data through the fd"
+        assert_enoent "$MNT/d/f"
+}
+
+# Attributes the kernel asks for through an open file (after a write, for
+# the size) show the emulated owner and mode too, not the file's on disk.
+test_emulated_owner_after_write_through_fd() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" data 0644
+        sfs_mount -o xattr_permissions=2 "$L1"
+        local owner=7:8
+        ((IS_ROOT)) || owner=$(id -u):$(id -g)
+        chown "$owner" "$MNT/f"
+        chmod 640 "$MNT/f"
+        local got
+        got=$("$PYTHON" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.write(fd, b"more")
+os.lseek(fd, 0, os.SEEK_END)
+os.read(fd, 10)
+st = os.fstat(fd)
+st2 = os.stat(sys.argv[1])
+print("%o %d:%d %o %d:%d" % (st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                             st2.st_mode & 0o7777, st2.st_uid, st2.st_gid))
+' "$MNT/f")
+        assert_eq "640 $owner 640 $owner" "$got" "owner and mode through the fd and by path"
+}
+
 run_tests "$@"

@@ -130,6 +130,126 @@ static int handle_open(struct sfs_fs *fs, struct sfs_node *n, bool write,
 	return 0;
 }
 
+static struct sfs_file *handle_new(struct sfs_node *n, int fd)
+{
+	struct sfs_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->fd = fd;
+	f->upper = true;
+	f->flags = O_RDWR;
+	f->implicit = true;
+	f->node = n;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_init(&f->lock, NULL);
+	return f;
+}
+
+/* Put f in n's slot, which the ring already names or gets.  itable_lock held. */
+static int slot_set(struct sfs_fs *fs, struct sfs_node *n, unsigned slot, struct sfs_file *f,
+		    struct sfs_file **old)
+{
+	bool stored = true;
+
+	*old = NULL;
+	if (n->implicit[slot])
+		*old = n->implicit[slot];
+	else
+		*old = ring_insert(fs, n, slot, &stored);
+	if (!stored)
+		return -EMFILE;
+	n->implicit[slot] = f;
+	return 0;
+}
+
+/*
+ * Without opens, the daemon cannot know that a lower file it unlinks is
+ * still open for writing somewhere.  The lower file itself stays where it
+ * is (layers never change), so the first write to such a file copies it
+ * into an unnamed file in the work dir (O_TMPFILE), which from then on
+ * holds the node's data for reads and writes, pinned until the kernel
+ * forgets the node.  A name of a lower hard link copied to the index
+ * writes to the index copy, which it shares with its other names.
+ */
+static int copyup_unlinked(struct sfs_fs *fs, struct sfs_node *n)
+{
+	_cleanup_close_ int src = -EBADF, data = -EBADF;
+	struct sfs_file *w = NULL, *rd = NULL, *old0 = NULL, *old1 = NULL;
+	struct stat st;
+	int r;
+
+	pthread_mutex_lock(&n->copyup_lock);
+	if (__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE)) {
+		r = 0;
+		goto out;
+	}
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	src = sfs_open_node(fs, n, n->index_hit ? O_RDWR : O_RDONLY);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	r = src;
+	if (r < 0)
+		goto out;
+	if (n->index_hit) {
+		data = src;
+		src = -EBADF;
+	} else {
+		struct timespec ts[2];
+
+		r = neg_errno(fstat(src, &st));
+		if (r < 0)
+			goto out;
+		data = openat(fs->workfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+			      (st.st_mode & 07777) | S_IRUSR | S_IWUSR);
+		r = data < 0 ? -errno : sfs_copy_data(src, data, st.st_size);
+		if (r < 0)
+			goto out;
+		if (fs->can_chown)
+			(void)fchown(data, st.st_uid, st.st_gid);
+		(void)fchmod(data, st.st_mode & 07777);
+		ts[0] = st.st_atim;
+		ts[1] = st.st_mtim;
+		(void)futimens(data, ts);
+	}
+	r = fcntl(data, F_DUPFD_CLOEXEC, 3);
+	if (r < 0) {
+		r = -errno;
+		goto out;
+	}
+	rd = handle_new(n, r);
+	w = rd ? handle_new(n, data) : NULL;
+	if (!w) {
+		if (rd)
+			handle_free(rd);
+		rd = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	data = -EBADF;
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	pthread_mutex_lock(&fs->itable_lock);
+	r = slot_set(fs, n, 1, w, &old1);
+	if (r == 0)
+		r = slot_set(fs, n, 0, rd, &old0);
+	if (r == 0) {
+		__atomic_store_n(&n->in_upper, true, __ATOMIC_RELEASE);
+		n->metacopy = false;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	sfs_handle_put(fs, old0);
+	sfs_handle_put(fs, old1);
+	if (r < 0) {
+		if (n->implicit[1] != w)
+			handle_free(w);
+		if (n->implicit[0] != rd)
+			handle_free(rd);
+	}
+out:
+	pthread_mutex_unlock(&n->copyup_lock);
+	return r;
+}
+
 static int implicit_get(struct sfs_fs *fs, struct sfs_node *n, bool write,
 			struct sfs_file **ret)
 {
@@ -139,7 +259,11 @@ static int implicit_get(struct sfs_fs *fs, struct sfs_node *n, bool write,
 	int r;
 
 	if (write) {
-		r = sfs_copyup(fs, n, /* meta_only= */ false);
+		if (__atomic_load_n(&n->unlinked, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE))
+			r = copyup_unlinked(fs, n);
+		else
+			r = sfs_copyup(fs, n, /* meta_only= */ false);
 		if (r < 0)
 			return r;
 	}

@@ -382,6 +382,21 @@ test_deleted_open_lower_file_stays_usable() {
         assert_file_content "$L1/lower" lower-content
 }
 
+# The same without opens (zero_open=1): the daemon learns only at the first
+# write that a deleted lower file was open for writing.
+test_zero_open_deleted_open_lower_file_stays_usable() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/lower" lower-content
+        sfs_mount -o zero_open=1 "$L1"
+        fsutil deleted-open "$MNT/lower" >&2 || fail "deleted lower file through its fd (see above)"
+        assert_enoent "$MNT/lower"
+        assert_whiteout_on_disk "$UPPER/lower"
+        assert_file_content "$L1/lower" lower-content
+        # nothing of the deleted file is left in the work dir or the upper layer
+        assert_eq "" "$(find "$WORK" -mindepth 1 -path "$WORK/sfs-index" -prune -o -type f -print)" \
+                "files left in the work dir"
+}
+
 test_read_only_fd_of_lower_then_write_elsewhere() {
         _mount_one_lower
         # an fd opened before a copy-up keeps reading the right data after it

@@ -526,6 +526,39 @@ static char **command_line(const struct run_config *cfg, char **args)
 	return v;
 }
 
+/*
+ * The host's name service files, as docker gives them: the sandbox shares
+ * the host's network, so it resolves names as the host does.  Bound
+ * read-only over the image's own files, only where the image has them (a
+ * new file would be a change of the container, and land in a commit); the
+ * user's volumes come after, and may replace them.  *ret: the volumes with
+ * these first; hosts point into static storage or a->binds.
+ */
+static int network_files(const char *root, const struct run_args *a,
+			 struct sandbox_bind **ret, size_t *ret_n)
+{
+	static const char *const files[] = { "/etc/resolv.conf", "/etc/hosts" };
+	static char hosts[ELEMENTSOF(files)][PATH_MAX];
+	struct sandbox_bind *v;
+	size_t n = 0;
+
+	v = calloc(ELEMENTSOF(files) + a->n_binds + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		if (!realpath(files[i], hosts[i]) || access(hosts[i], R_OK) < 0 ||
+		    !sandbox_has_file(root, files[i]))
+			continue;
+		v[n++] = (struct sandbox_bind){ .host = hosts[i], .dest = (char *)files[i],
+						.ro = true };
+	}
+	for (size_t i = 0; i < a->n_binds; i++)
+		v[n++] = a->binds[i];
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* Run the sandbox in the mounted container; returns an exit status. */
 static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_config *cfg,
 		  char **cmd, const sigset_t *blocked, const sigset_t *old)
@@ -534,6 +567,7 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 	_cleanup_free_ char **argv = command_line(cfg, cmd);
 	_cleanup_close_ int status_fd = -EBADF;
 	_cleanup_(sandbox_user_clear) struct sandbox_user user = { 0 };
+	_cleanup_free_ struct sandbox_bind *net_binds = NULL;
 	const char *user_spec = a->user ? a->user : cfg->user;
 	struct env env = { 0 };
 	char hostname[TOOL_ID_MAX];
@@ -580,6 +614,10 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		}
 		sb.user = &user;
 	}
+	r = network_files(c->mp, a, &net_binds, &sb.n_binds);
+	if (r < 0)
+		goto out;
+	sb.binds = net_binds;
 	r = build_env(a, cfg, sb.hostname, user.set ? user.home : NULL, &env);
 	if (r < 0)
 		goto out;

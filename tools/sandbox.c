@@ -357,6 +357,18 @@ fail:
 	return r;
 }
 
+bool sandbox_has_file(const char *root, const char *path)
+{
+	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
+	struct stat st;
+
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return false;
+	fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 char *sandbox_find_bwrap(void)
 {
 	const char *env = getenv("BWRAP");

@@ -52,6 +52,8 @@ struct sandbox {
  */
 int sandbox_resolve_user(const char *root, const char *spec, struct sandbox_user *ret);
 void sandbox_user_clear(struct sandbox_user *u);
+/* Is @path (absolute, inside @root) a regular file there, symlinks not followed? */
+bool sandbox_has_file(const char *root, const char *path);
 
 /* Malloc'ed path of bubblewrap: $BWRAP or "bwrap" in $PATH; NULL if absent. */
 char *sandbox_find_bwrap(void);

@@ -288,6 +288,25 @@ test_user_option_and_image_user() {
 	no_run_left
 }
 
+# The host's /etc/resolv.conf and /etc/hosts, read-only over the image's own
+# (the sandbox shares the host's network); never added where the image has
+# none, so nothing lands in the container's changes.
+test_name_service_files_of_the_host() {
+	add_bb
+	[ -r /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf"
+	expect_status 1 st run --name n bb sh -c 'cat /etc/resolv.conf'
+	assert_not_contains "$(st diff n)" "resolv.conf" "a resolv.conf was added to the container"
+	st run --name r bb sh -c 'echo "nameserver 192.0.2.1" >/etc/resolv.conf' >/dev/null
+	st commit r bbr >/dev/null
+	expect_status 0 st run --rm bbr sh -c 'cat /etc/resolv.conf'
+	assert_eq "$OUT" "$(cat /etc/resolv.conf)" "resolv.conf inside"
+	expect_status 1 st run --rm bbr sh -c 'echo x >>/etc/resolv.conf'
+	echo "nameserver 192.0.2.2" >"$T/res"
+	expect_status 0 st run --rm -v "$T/res:/etc/resolv.conf:ro" bbr sh -c 'cat /etc/resolv.conf'
+	assert_eq "$OUT" "nameserver 192.0.2.2" "a volume replaces it"
+	no_run_left
+}
+
 test_symlinks_in_the_image_stay_inside() {
 	add_bb
 	local d=$T/esc tag=strata-escape-$$-$RANDOM

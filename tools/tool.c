@@ -291,24 +291,40 @@ char *tool_find_program(const char *name)
 	return NULL;
 }
 
-char *tool_find_setuser(void)
+/* Malloc'd "DIR/rel" for DIR the directory of our own executable, if
+ * that is an executable file; else NULL. */
+static char *beside_self(const char *rel)
 {
-	char self[PATH_MAX], *slash, *p = NULL;
+	char self[PATH_MAX], *slash, *p;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			/* the build tree keeps it beside strata */
-			if (asprintf(&p, "%s/strata-setuser", self) >= 0 && access(p, X_OK) == 0)
-				return p;
-			free(p);
-		}
-	}
-	if (asprintf(&p, "%s/strata-setuser", STRATA_LIBEXECDIR) >= 0 && access(p, X_OK) == 0)
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	if (asprintf(&p, "%s/%s", self, rel) < 0)
+		return NULL;
+	if (access(p, X_OK) == 0)
+		return p;
+	free(p);
+	return NULL;
+}
+
+char *tool_find_setuser(void)
+{
+	char *p;
+
+	/* the build tree keeps it beside strata */
+	p = beside_self("strata-setuser");
+	if (p)
+		return p;
+	if (asprintf(&p, "%s/strata-setuser", STRATA_LIBEXECDIR) < 0)
+		return NULL;
+	if (access(p, X_OK) == 0)
 		return p;
 	free(p);
 	return NULL;
@@ -317,27 +333,15 @@ char *tool_find_setuser(void)
 char *tool_find_stratafs(void)
 {
 	const char *env = getenv("STRATAFS");
-	char self[PATH_MAX], *slash, *p = NULL;
-	ssize_t n;
+	char *p;
 
 	if (env && *env)
 		return strdup(env);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			/* build tree: build/tools/strata -> build/unionfs/stratafs */
-			if (asprintf(&p, "%s/../unionfs/stratafs", self) >= 0 && access(p, X_OK) == 0)
-				return p;
-			free(p);
-			if (asprintf(&p, "%s/stratafs", self) >= 0 && access(p, X_OK) == 0)
-				return p;
-			free(p);
-		}
-	}
-	return strdup("stratafs"); /* $PATH */
+	/* build tree: build/tools/strata -> build/unionfs/stratafs */
+	p = beside_self("../unionfs/stratafs");
+	if (!p)
+		p = beside_self("stratafs");
+	return p ? p : strdup("stratafs"); /* $PATH */
 }
 
 int tool_run(char *const argv[], bool quiet)

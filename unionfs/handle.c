@@ -100,50 +100,46 @@ void sfs_handle_drop_locked(struct sfs_fs *fs, struct sfs_node *n)
 	}
 }
 
-/* Open a new handle of n.  No lock held. */
-static int handle_open(struct sfs_fs *fs, struct sfs_node *n, bool write,
-		       struct sfs_file **ret)
-{
-	struct sfs_file *f;
-	int fd;
-
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	pthread_rwlock_rdlock(&fs->tree_lock);
-	fd = sfs_open_node(fs, n, write ? O_RDWR : O_RDONLY);
-	if (fd == -EACCES && write)
-		fd = sfs_open_node(fs, n, O_WRONLY); /* a write-only file */
-	f->upper = (n->in_upper && !(n->metacopy && !write)) || n->index_hit;
-	pthread_rwlock_unlock(&fs->tree_lock);
-	if (fd < 0) {
-		free(f);
-		return fd;
-	}
-	f->fd = fd;
-	f->flags = write ? O_RDWR : O_RDONLY;
-	f->implicit = true;
-	f->node = n;
-	atomic_init(&f->refs, 1);
-	pthread_mutex_init(&f->lock, NULL);
-	*ret = f;
-	return 0;
-}
-
-static struct sfs_file *handle_new(struct sfs_node *n, int fd)
+/* A cached handle of n on fd (taken), one reference; NULL without memory. */
+static struct sfs_file *handle_new(struct sfs_node *n, int fd, int flags, bool upper)
 {
 	struct sfs_file *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
 	f->fd = fd;
-	f->upper = true;
-	f->flags = O_RDWR;
+	f->upper = upper;
+	f->flags = flags;
 	f->implicit = true;
 	f->node = n;
 	atomic_init(&f->refs, 1);
 	pthread_mutex_init(&f->lock, NULL);
 	return f;
+}
+
+/* Open a new handle of n.  No lock held. */
+static int handle_open(struct sfs_fs *fs, struct sfs_node *n, bool write,
+		       struct sfs_file **ret)
+{
+	struct sfs_file *f;
+	bool upper;
+	int fd;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	fd = sfs_open_node(fs, n, write ? O_RDWR : O_RDONLY);
+	if (fd == -EACCES && write)
+		fd = sfs_open_node(fs, n, O_WRONLY); /* a write-only file */
+	upper = (n->in_upper && !(n->metacopy && !write)) || n->index_hit;
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (fd < 0)
+		return fd;
+	f = handle_new(n, fd, write ? O_RDWR : O_RDONLY, upper);
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*ret = f;
+	return 0;
 }
 
 /* Put f in n's slot, which the ring already names or gets.  itable_lock held. */
@@ -216,12 +212,13 @@ static int copyup_unlinked(struct sfs_fs *fs, struct sfs_node *n)
 		r = -errno;
 		goto out;
 	}
-	rd = handle_new(n, r);
-	w = rd ? handle_new(n, data) : NULL;
+	rd = handle_new(n, r, O_RDWR, true);
+	if (!rd)
+		close(r);
+	w = rd ? handle_new(n, data, O_RDWR, true) : NULL;
 	if (!w) {
 		if (rd)
 			handle_free(rd);
-		rd = NULL;
 		r = -ENOMEM;
 		goto out;
 	}
@@ -269,6 +266,10 @@ static int implicit_get(struct sfs_fs *fs, struct sfs_node *n, bool write,
 	}
 	pthread_mutex_lock(&fs->itable_lock);
 	f = n->implicit[slot];
+	/* an unlinked file can no longer be opened by name: its pinned
+	 * read-write handle serves reads too */
+	if (!f && !write && n->unlinked && n->implicit[1] && n->implicit[1]->flags == O_RDWR)
+		f = n->implicit[1];
 	if (f)
 		atomic_fetch_add(&f->refs, 1);
 	pthread_mutex_unlock(&fs->itable_lock);
@@ -318,25 +319,20 @@ void sfs_handle_pin(struct sfs_fs *fs, struct sfs_node *n)
 {
 	struct sfs_file *f, *victim;
 	bool stored;
+	int fd;
 
 	if (!fs->no_open || !S_ISREG(n->type) || !n->in_upper || n->implicit[1] ||
 	    __atomic_load_n(&n->nlookup, __ATOMIC_RELAXED) == 0)
 		return;
 	/* The caller holds the tree lock for writing: open directly. */
-	f = calloc(1, sizeof(*f));
-	if (!f)
+	fd = sfs_open_node(fs, n, O_RDWR);
+	if (fd < 0)
 		return;
-	f->fd = sfs_open_node(fs, n, O_RDWR);
-	if (f->fd < 0) {
-		free(f);
+	f = handle_new(n, fd, O_RDWR, true);
+	if (!f) {
+		close(fd);
 		return;
 	}
-	f->upper = true;
-	f->flags = O_RDWR;
-	f->implicit = true;
-	f->node = n;
-	atomic_init(&f->refs, 1);
-	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_lock(&fs->itable_lock);
 	victim = ring_insert(fs, n, 1, &stored);
 	if (stored)
@@ -352,18 +348,11 @@ void sfs_handle_adopt(struct sfs_fs *fs, struct sfs_node *n, int fd)
 	struct sfs_file *f, *victim = NULL;
 	bool stored = false;
 
-	f = calloc(1, sizeof(*f));
+	f = handle_new(n, fd, O_RDWR, true);
 	if (!f) {
 		close(fd);
 		return;
 	}
-	f->fd = fd;
-	f->upper = true;
-	f->flags = O_RDWR;
-	f->implicit = true;
-	f->node = n;
-	atomic_init(&f->refs, 1);
-	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_lock(&fs->itable_lock);
 	if (!n->implicit[1]) {
 		victim = ring_insert(fs, n, 1, &stored);

@@ -397,6 +397,27 @@ test_zero_open_deleted_open_lower_file_stays_usable() {
                 "files left in the work dir"
 }
 
+# ... and an upper file: its handle pinned at the unlink serves reads too
+test_zero_open_deleted_open_upper_file_stays_usable() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount -o zero_open=1 "$L1"
+        echo upper-content >"$MNT/d/f"
+        local got
+        got=$("$PYTHON" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.unlink(sys.argv[1])
+first = os.read(fd, 100).decode().strip()
+os.write(fd, b"more\n")
+os.lseek(fd, 0, os.SEEK_SET)
+print(first, os.read(fd, 100).decode().split())
+' "$MNT/d/f") || fail "read or write of a deleted upper file through its fd"
+        assert_eq "upper-content ['upper-content', 'more']" "$got" "data through the fd"
+        assert_enoent "$MNT/d/f"
+        assert_enoent "$UPPER/d/f"
+}
+
 test_read_only_fd_of_lower_then_write_elsewhere() {
         _mount_one_lower
         # an fd opened before a copy-up keeps reading the right data after it

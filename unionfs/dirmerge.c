@@ -71,9 +71,9 @@ void sfs_dirmerge_free(struct sfs_dirmerge *m)
 	free(m);
 }
 
-static int grow_slots(struct sfs_dirmerge *m)
+/* Rebuild the name index with nslots (a power of two) slots. */
+static int rehash(struct sfs_dirmerge *m, size_t nslots)
 {
-	size_t nslots = m->nslots ? m->nslots * 2 : 64;
 	size_t *slots = calloc(nslots, sizeof(*slots));
 
 	if (!slots)
@@ -89,6 +89,11 @@ static int grow_slots(struct sfs_dirmerge *m)
 	m->slots = slots;
 	m->nslots = nslots;
 	return 0;
+}
+
+static int grow_slots(struct sfs_dirmerge *m)
+{
+	return rehash(m, m->nslots ? m->nslots * 2 : 64);
 }
 
 /* Index slot of name: either holding it or the empty slot to fill. */
@@ -215,6 +220,25 @@ size_t sfs_dirmerge_finish(struct sfs_dirmerge *m)
 	m->nslots = 0;
 	m->finished = true;
 	return m->n;
+}
+
+int sfs_dirmerge_index(struct sfs_dirmerge *m)
+{
+	size_t nslots = 64;
+
+	while (nslots < (m->n + 1) * 2)
+		nslots *= 2;
+	return rehash(m, nslots);
+}
+
+const struct sfs_dirent *sfs_dirmerge_find(const struct sfs_dirmerge *m, const char *name)
+{
+	size_t s;
+
+	if (!m->nslots)
+		return NULL;
+	s = find_slot(m, name);
+	return m->slots[s] ? &m->ents[m->slots[s] - 1].d : NULL;
 }
 
 size_t sfs_dirmerge_count(const struct sfs_dirmerge *m)

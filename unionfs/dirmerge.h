@@ -49,6 +49,11 @@ int sfs_dirmerge_add(struct sfs_dirmerge *m, unsigned layer, const char *name,
  */
 size_t sfs_dirmerge_finish(struct sfs_dirmerge *m);
 
+/* Index a finished merge by name, for sfs_dirmerge_find().  -ENOMEM. */
+int sfs_dirmerge_index(struct sfs_dirmerge *m);
+/* The entry called name in an indexed merge, or NULL. */
+const struct sfs_dirent *sfs_dirmerge_find(const struct sfs_dirmerge *m, const char *name);
+
 size_t sfs_dirmerge_count(const struct sfs_dirmerge *m);
 const struct sfs_dirent *sfs_dirmerge_get(const struct sfs_dirmerge *m, size_t i);
 static inline const char *sfs_dirmerge_name(const struct sfs_dirmerge *m, size_t i)

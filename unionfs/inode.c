@@ -189,6 +189,8 @@ void sfs_node_unref_locked(struct sfs_fs *fs, struct sfs_node *n)
 		sfs_itable_remove(fs, n);
 		sfs_group_remove(fs, n);
 		sfs_handle_drop_locked(fs, n);
+		if (sfs_is_dir(n))
+			sfs_listing_forget(fs, n);
 		sfs_node_free(n);
 		n = parent;
 	}

@@ -730,7 +730,7 @@ int sfs_lookup_entry_hint(struct sfs_fs *fs, struct sfs_node *parent, const char
 	if (!n) {
 		struct sfs_found f;
 
-		if (single_lower > 0)
+		if (single_lower >= 0)
 			r = lookup_single_lower(fs, parent, name, single_lower, &f);
 		else
 			r = sfs_lookup_name(fs, parent, name, &f);
@@ -766,7 +766,7 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r;
 
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = sfs_lookup_entry(fs, p, name, &e);
+	r = sfs_lookup_entry_hint(fs, p, name, sfs_listing_layer(fs, p, name), &e);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (r == -ENOENT && fs->timeout > 0) {
 		/* Negative entry: valid as long as every change goes

@@ -161,6 +161,7 @@ static int fs_init(struct sfs_fs *fs, const struct sfs_config *cfg, char **ret_m
 	fs->timeout = cfg->timeout_set ? cfg->timeout : 86400.0;
 	pthread_rwlock_init(&fs->tree_lock, NULL);
 	pthread_mutex_init(&fs->itable_lock, NULL);
+	pthread_mutex_init(&fs->listing_lock, NULL);
 	r = sfs_itable_init(&fs->itable);
 	if (r < 0)
 		return r;
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
 	r = run(&fs, cfg, argv[0]);
 	if (r < 0 && cfg->foreground)
 		fprintf(stderr, "stratafs: %s\n", strerror(-r));
+	sfs_listing_cache_clear(&fs);
 	sfs_itable_destroy(&fs);
 	sfs_node_free(fs.root);
 	sfs_layers_close(&fs);

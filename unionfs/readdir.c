@@ -12,6 +12,12 @@
  * layer first (dirmerge.c): a reopened directory lists unchanged lower
  * entries at the same offsets.
  *
+ * Listings of big directories outlive their handles for a while (a few, by
+ * node and generation, while the directory's version stays): a program that
+ * lists a directory and then looks at each entry (ls -l, find, tar) sends a
+ * LOOKUP for every entry past the first readdirplus batch, and the listing
+ * already says which lower layer holds each name (sfs_listing_layer).
+ *
  * d_ino equals the st_ino that lookup reports (inode.c): for an entry of
  * one lower layer it is computed from the layer's d_ino directly; entries
  * merged from several layers, or upper files that may carry an origin
@@ -29,13 +35,120 @@
 #include "dirmerge.h"
 #include "stratafs.h"
 
+/* A merged listing, shared by a handle and the listing cache. */
+struct sfs_listing {
+	atomic_uint refs;
+	struct sfs_dirmerge *m;
+	bool indexed;                /* by name (fs->listing_lock) */
+};
+
 struct sfs_dirhandle {
 	struct sfs_node *node;       /* referenced */
 	pthread_mutex_t lock;        /* protects the snapshot */
-	struct sfs_dirmerge *m;
+	struct sfs_listing *l;
+	struct sfs_dirmerge *m;      /* l->m */
 	ino_t *inos;                 /* d_ino per entry, 0: not computed yet */
 	uint64_t version;            /* node->dir_version of the snapshot */
 };
+
+/* Listings with fewer entries come whole in the first readdirplus reply. */
+#define SFS_LISTING_KEEP_MIN 256
+
+static void listing_put(struct sfs_listing *l)
+{
+	if (l && atomic_fetch_sub(&l->refs, 1) == 1) {
+		sfs_dirmerge_free(l->m);
+		free(l);
+	}
+}
+
+/* Keep the listing of node n, taken at version, in the cache. */
+static void listing_keep(struct sfs_fs *fs, struct sfs_node *n, uint64_t version,
+			 struct sfs_listing *l)
+{
+	struct sfs_listing_slot *slot, *old = NULL;
+	struct sfs_listing *drop;
+
+	pthread_mutex_lock(&fs->listing_lock);
+	for (unsigned i = 0; i < SFS_LISTING_CACHE; i++)
+		if (fs->listings[i].node == n)
+			old = &fs->listings[i];
+	slot = old ? old : &fs->listings[fs->listing_next++ % SFS_LISTING_CACHE];
+	drop = slot->l;
+	atomic_fetch_add(&l->refs, 1);
+	*slot = (struct sfs_listing_slot){ .node = n, .generation = n->generation,
+					   .version = version, .l = l };
+	pthread_mutex_unlock(&fs->listing_lock);
+	listing_put(drop);
+}
+
+void sfs_listing_forget(struct sfs_fs *fs, const struct sfs_node *n)
+{
+	struct sfs_listing *drop = NULL;
+
+	pthread_mutex_lock(&fs->listing_lock);
+	for (unsigned i = 0; i < SFS_LISTING_CACHE; i++) {
+		if (fs->listings[i].node == n) {
+			drop = fs->listings[i].l;
+			fs->listings[i] = (struct sfs_listing_slot){ 0 };
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->listing_lock);
+	listing_put(drop);
+}
+
+/*
+ * The lower layer where a lookup of entry d of directory dir needs to look
+ * alone, or -1: one non-directory of one lower layer, in a directory the
+ * upper layer does not have.  Nothing made through the mount can then hide
+ * the lower entry (a copy-up or any change there copies the directory up
+ * first), and the lower layers never change.  tree_lock held.
+ */
+static int single_layer(const struct sfs_fs *fs, const struct sfs_node *dir,
+			const struct sfs_dirent *d)
+{
+	if (fs->upper && dir->in_upper)
+		return -1;
+	if (d->n_layers != 1 || d->type == DT_DIR || d->type == DT_UNKNOWN ||
+	    fs->layers[d->layer].upper)
+		return -1;
+	return (int)d->layer;
+}
+
+int sfs_listing_layer(struct sfs_fs *fs, const struct sfs_node *parent, const char *name)
+{
+	int layer = -1;
+
+	if (fs->upper && parent->in_upper)
+		return -1;
+	pthread_mutex_lock(&fs->listing_lock);
+	for (unsigned i = 0; i < SFS_LISTING_CACHE; i++) {
+		struct sfs_listing_slot *s = &fs->listings[i];
+		const struct sfs_dirent *d;
+
+		if (s->node != parent || s->generation != parent->generation)
+			continue;
+		if (s->version != parent->dir_version)
+			break;
+		if (!s->l->indexed && sfs_dirmerge_index(s->l->m) == 0)
+			s->l->indexed = true;
+		d = s->l->indexed ? sfs_dirmerge_find(s->l->m, name) : NULL;
+		if (d)
+			layer = single_layer(fs, parent, d);
+		break;
+	}
+	pthread_mutex_unlock(&fs->listing_lock);
+	return layer;
+}
+
+void sfs_listing_cache_clear(struct sfs_fs *fs)
+{
+	for (unsigned i = 0; i < SFS_LISTING_CACHE; i++) {
+		listing_put(fs->listings[i].l);
+		fs->listings[i] = (struct sfs_listing_slot){ 0 };
+	}
+}
 
 static unsigned char dtype_of(mode_t mode)
 {
@@ -183,7 +296,7 @@ static void dirhandle_free(struct sfs_fs *fs, struct sfs_dirhandle *h)
 {
 	if (!h)
 		return;
-	sfs_dirmerge_free(h->m);
+	listing_put(h->l);
 	free(h->inos);
 	pthread_mutex_destroy(&h->lock);
 	if (h->node)
@@ -194,20 +307,30 @@ static void dirhandle_free(struct sfs_fs *fs, struct sfs_dirhandle *h)
 /* (Re)take the snapshot.  h->lock held. */
 static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
 {
-	struct sfs_dirmerge *m = NULL;
+	struct sfs_listing *l = calloc(1, sizeof(*l));
 	int r;
 
+	if (!l)
+		return -ENOMEM;
+	atomic_init(&l->refs, 1);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	h->version = h->node->dir_version;
-	r = merge_dir(fs, h->node, &m);
+	r = merge_dir(fs, h->node, &l->m);
 	pthread_rwlock_unlock(&fs->tree_lock);
-	if (r < 0)
+	if (r < 0) {
+		free(l);
 		return r;
-	sfs_dirmerge_free(h->m);
+	}
+	listing_put(h->l);
 	free(h->inos);
-	h->m = m;
-	h->inos = calloc(sfs_dirmerge_count(m) + 1, sizeof(*h->inos));
-	return h->inos ? 0 : -ENOMEM;
+	h->l = l;
+	h->m = l->m;
+	h->inos = calloc(sfs_dirmerge_count(l->m) + 1, sizeof(*h->inos));
+	if (!h->inos)
+		return -ENOMEM;
+	if (sfs_dirmerge_count(l->m) >= SFS_LISTING_KEEP_MIN)
+		listing_keep(fs, h->node, h->version, l);
+	return 0;
 }
 
 void sfs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -304,11 +427,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			name = d->name;
 			if (plus) {
-				bool single = d->n_layers == 1 && d->type != DT_DIR &&
-					      d->type != DT_UNKNOWN && d->layer > 0;
-
 				r = sfs_lookup_entry_hint(fs, h->node, name,
-							  single ? (int)d->layer : -1, &e);
+							  single_layer(fs, h->node, d), &e);
 				if (r == -ENOENT || r == -ESTALE) {
 					r = 0;
 					continue; /* gone since the snapshot */

@@ -412,6 +412,12 @@ void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
  * -ENOTEMPTY if not.  tree_lock held.
  */
 int sfs_dir_check_empty(struct sfs_fs *fs, struct sfs_node *n);
+/* The lower layer that alone holds name in parent, a non-directory, as a
+ * kept listing of parent says; -1 when unknown (look everywhere). */
+int sfs_listing_layer(struct sfs_fs *fs, const struct sfs_node *parent, const char *name);
+/* Drop the kept listing of a directory node being freed. */
+void sfs_listing_forget(struct sfs_fs *fs, const struct sfs_node *n);
+void sfs_listing_cache_clear(struct sfs_fs *fs);
 
 /* ------------------------------------------------------------------ */
 /* xattr.c */
@@ -462,6 +468,15 @@ int sfs_rm_rf_at(int dirfd, const char *name);
 /* ------------------------------------------------------------------ */
 /* the filesystem */
 
+/* A directory listing kept after its handle (readdir.c). */
+struct sfs_listing_slot {
+	const struct sfs_node *node;
+	uint64_t generation;      /* of node: a recycled address never matches */
+	uint64_t version;         /* node->dir_version the listing shows */
+	struct sfs_listing *l;
+};
+#define SFS_LISTING_CACHE 8
+
 struct sfs_fs {
 	const struct sfs_config *cfg;   /* borrowed, immutable */
 	struct sfs_layer *layers;       /* [0] is the upper layer when present */
@@ -496,6 +511,10 @@ struct sfs_fs {
 	atomic_bool index_data_used;    /* data copies recorded in the index */
 	atomic_uint_fast64_t tmp_counter;
 	atomic_uint_fast64_t generation;
+	/* listings of big directories, replaced in turn (readdir.c) */
+	pthread_mutex_t listing_lock;
+	struct sfs_listing_slot listings[SFS_LISTING_CACHE];
+	unsigned listing_next;
 };
 
 static inline struct sfs_fs *sfs_fs_from_req(fuse_req_t req)

@@ -201,4 +201,94 @@ test_empty_merged_dir() {
         assert_whiteout_on_disk "$UPPER/e"
 }
 
+# A listing of a big directory is kept, so that the lookups that follow it
+# go straight to the layer holding each name (readdir.c): what they find
+# must be what a full lookup finds, before and after changes.
+_big_dir_layers() {
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/d" f 0 399
+        mk_file "$L2/d/sub/x" x
+        mk_file "$L1/d/f000010" l1
+        mk_whiteout "$L1/d/f000020"
+        rm "$L2/d/f000030"
+        mk_dir "$L2/d/f000030"
+        mk_file "$L1/d/f000030" file-over-dir
+        mk_file "$L1/d/f000040/inner" dir-over-file
+        rm "$L2/d/f000040"
+        mk_file "$L2/d/f000040" lower-file
+        _mk_many "$L1/d" g 0 99
+        mk_file "$L1/d/sub/y" y
+}
+
+# name, type and content (or listing) of every entry of DIR, by name
+_manifest() {
+        "$PYTHON" - "$1" <<'EOF2'
+import os, stat, sys
+d = sys.argv[1]
+for name in sorted(os.listdir(d)):
+    p = os.path.join(d, name)
+    st = os.lstat(p)
+    if stat.S_ISDIR(st.st_mode):
+        print(name, "d", " ".join(sorted(os.listdir(p))))
+    else:
+        print(name, "f", open(p).read())
+EOF2
+}
+
+_drop_dentries() { ((IS_ROOT)) && { sync; echo 2 >/proc/sys/vm/drop_caches; }; :; }
+
+test_lookups_after_a_big_listing() {
+        _big_dir_layers
+        sfs_mount "$L1" "$L2"
+        local want got fd
+        want=$(_manifest "$MNT/d")
+        assert_eq 500 "$(ls -f "$MNT/d" | grep -vc '^\.\.\?$')" "entries listed"
+        assert_true "overridden file from the top layer" grep -q 'f000010 f l1' <<<"$want"
+        assert_true "file over a lower dir" grep -q 'f000030 f file-over-dir' <<<"$want"
+        assert_true "dir over a lower file" grep -q 'f000040 d inner' <<<"$want"
+        assert_true "merged subdir" grep -q 'sub d x y' <<<"$want"
+        assert_enoent "$MNT/d/f000020"
+        # list, forget the entries (the directory stays held), look up again
+        exec {fd}<"$MNT/d"
+        ls -f "$MNT/d" >/dev/null
+        _drop_dentries
+        got=$(_manifest "$MNT/d")
+        assert_eq "$want" "$got" "entries looked up after a listing"
+        # a copy-up does not change the listing: the kept one must not
+        # send the lookup to the lower file
+        echo more >>"$MNT/d/f000005"
+        _drop_dentries
+        assert_file_content "$MNT/d/f000005" "5more"
+        # changes through the mount, then the same again
+        rm "$MNT/d/f000006"
+        echo new >"$MNT/d/f000007"
+        ls -f "$MNT/d" >/dev/null
+        _drop_dentries
+        assert_file_content "$MNT/d/f000005" "5more"
+        assert_enoent "$MNT/d/f000006"
+        assert_file_content "$MNT/d/f000007" new
+        assert_file_content "$MNT/d/f000008" 8
+        assert_file_content "$MNT/d/g000050" 50
+        assert_file_content "$MNT/d/f000010" l1
+        exec {fd}<&-
+        sfs_umount
+        assert_upper_content "$UPPER/d/f000005" "5more"
+        assert_whiteout_on_disk "$UPPER/d/f000006"
+}
+
+test_lookups_after_a_big_listing_read_only() {
+        _big_dir_layers
+        ovl_mount "$T/ovl" - - "$L1" "$L2"
+        local want
+        want=$(_manifest "$T/ovl/d")
+        ovl_umount "$T/ovl"
+        sfs_mount_ro "$L1" "$L2"
+        local fd
+        exec {fd}<"$MNT/d"
+        ls -f "$MNT/d" >/dev/null
+        _drop_dentries
+        assert_eq "$want" "$(_manifest "$MNT/d")" "entries as kernel overlayfs shows them"
+        exec {fd}<&-
+}
+
 run_tests "$@"

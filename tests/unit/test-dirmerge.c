@@ -141,6 +141,35 @@ static void test_empty(void)
 	TAP_ASSERT_INT(sfs_dirmerge_finish(m), ==, 0);
 }
 
+static void test_find_by_name(void)
+{
+	_cleanup_(sfs_dirmerge_freep) struct sfs_dirmerge *m = sfs_dirmerge_new();
+	const struct sfs_dirent *d;
+	char name[16];
+
+	TAP_ASSERT_OK(sfs_dirmerge_add(m, 1, "gone", DT_CHR, 0, SFS_DE_WHITEOUT));
+	TAP_ASSERT_OK(sfs_dirmerge_add(m, 1, "top", DT_REG, 1, 0));
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		TAP_ASSERT_OK(sfs_dirmerge_add(m, 2, name, DT_REG, 100 + i, 0));
+	}
+	TAP_ASSERT_OK(sfs_dirmerge_add(m, 2, "gone", DT_REG, 2, 0));
+	TAP_ASSERT_OK(sfs_dirmerge_add(m, 2, "top", DT_REG, 3, 0));
+	sfs_dirmerge_finish(m);
+	TAP_ASSERT(sfs_dirmerge_find(m, "top") == NULL); /* not indexed yet */
+	TAP_ASSERT_OK(sfs_dirmerge_index(m));
+	d = sfs_dirmerge_find(m, "top");
+	TAP_ASSERT(d != NULL);
+	TAP_ASSERT_INT(d->layer, ==, 1);
+	TAP_ASSERT_INT(d->n_layers, ==, 2);
+	d = sfs_dirmerge_find(m, "n999");
+	TAP_ASSERT(d != NULL);
+	TAP_ASSERT_INT(d->ino, ==, 1099);
+	TAP_ASSERT_INT(d->n_layers, ==, 1);
+	TAP_ASSERT(sfs_dirmerge_find(m, "gone") == NULL); /* whited out */
+	TAP_ASSERT(sfs_dirmerge_find(m, "n1000") == NULL);
+}
+
 int main(void)
 {
 	TAP_TEST(test_whiteout_hides_lower_entry);
@@ -152,5 +181,6 @@ int main(void)
 	TAP_TEST(test_stable_order_lowest_layer_first);
 	TAP_TEST(test_many_entries);
 	TAP_TEST(test_empty);
+	TAP_TEST(test_find_by_name);
 	return tap_done();
 }

@@ -96,6 +96,7 @@ struct sfs_node {
 	uint64_t generation;
 
 	pthread_mutex_t copyup_lock;
+	atomic_bool prefetched;  /* its data was asked of the disk (file.c) */
 
 	/* protected by fs->itable_lock */
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */

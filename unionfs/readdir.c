@@ -51,8 +51,10 @@ struct sfs_dirhandle {
 	uint64_t version;            /* node->dir_version of the snapshot */
 };
 
-/* Listings with fewer entries come whole in the first readdirplus reply. */
+/* Listings with fewer entries come whole in the first readdirplus reply;
+ * bigger ones than the maximum are not kept (about 12 MiB each). */
 #define SFS_LISTING_KEEP_MIN 256
+#define SFS_LISTING_KEEP_MAX 100000
 
 static void listing_put(struct sfs_listing *l)
 {
@@ -328,7 +330,8 @@ static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
 	h->inos = calloc(sfs_dirmerge_count(l->m) + 1, sizeof(*h->inos));
 	if (!h->inos)
 		return -ENOMEM;
-	if (sfs_dirmerge_count(l->m) >= SFS_LISTING_KEEP_MIN)
+	if (sfs_dirmerge_count(l->m) >= SFS_LISTING_KEEP_MIN &&
+	    sfs_dirmerge_count(l->m) <= SFS_LISTING_KEEP_MAX)
 		listing_keep(fs, h->node, h->version, l);
 	return 0;
 }

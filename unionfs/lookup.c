@@ -765,9 +765,16 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int r;
 
+	uint64_t start = sfs_now_ns();
+
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	r = sfs_lookup_entry_hint(fs, p, name, sfs_listing_layer(fs, p, name), &e);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	/* A directory whose lookup waited (for the disk, most likely) is
+	 * cold: its listing will read ahead below it (prefetch.c). */
+	if (r == 0 && S_ISDIR(e.attr.st_mode) && sfs_now_ns() - start > SFS_LOOKUP_COLD_NS)
+		atomic_store_explicit(&sfs_node_from_ino(fs, e.ino)->looked_up_cold, true,
+				      memory_order_relaxed);
 	if (r == -ENOENT && fs->timeout > 0) {
 		/* Negative entry: valid as long as every change goes
 		 * through this daemon. */

@@ -248,8 +248,10 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 	}
 	/* after the fork: threads do not survive it */
 	r = sfs_notifier_start(fs);
+	if (r == 0)
+		r = sfs_prefetch_start(fs);
 	if (r < 0)
-		goto out_unmount;
+		goto out_threads;
 	if (cfg->singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -263,6 +265,8 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		r = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+out_threads:
+	sfs_prefetch_stop(fs);
 	sfs_notifier_stop(fs);
 out_unmount:
 	fuse_session_unmount(se);

@@ -663,6 +663,7 @@ static const struct opt_def opt_table[] = {
 	{ "fast_ino", ARG_REQUIRED, opt_ignored_choice, 0, BOOL01 },
 	{ "writeback", ARG_REQUIRED, opt_bool_choice, CFG(writeback), BOOL01 },
 	{ "zero_open", ARG_REQUIRED, opt_bool_choice, CFG(zero_open), BOOL01 },
+	{ "dir_readahead", ARG_REQUIRED, opt_bool_choice, CFG(dir_readahead), BOOL01 },
 	{ "noxattrs", ARG_REQUIRED, opt_bool_choice, CFG(noxattrs), BOOL01 },
 	{ "plugins", ARG_REQUIRED, opt_plugins, 0, NULL },
 	{ "xattr_permissions", ARG_REQUIRED, opt_xattr_permissions, 0, "0|1|2" },
@@ -1011,6 +1012,7 @@ static struct sfs_config *config_new(void)
 	/* zero_open=1 is opt-in: the copy-up then happens at the first
 	 * write, not at the open for writing (handle.c) */
 	cfg->zero_open = false;
+	cfg->dir_readahead = true;
 	return cfg;
 }
 
@@ -1149,6 +1151,8 @@ static const char help_text[] =
 	"  writeback=0|1          writeback cache\n"
 	"  zero_open=0|1          no open/release requests for files; copy-up at\n"
 	"                         the first write instead of the open (default 0)\n"
+	"  dir_readahead=0|1      a listing that waited for the disk reads the\n"
+	"                         directories below it in the background (default 1)\n"
 	"  noxattrs=0|1           disable extended attributes\n"
 	"  xattr_permissions=0|1|2 store owner and mode in an xattr\n"
 	"  fast_ino=0|1, plugins= accepted, no effect (plugins must be empty)\n"

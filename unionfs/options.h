@@ -61,6 +61,7 @@ struct sfs_config {
 	bool timeout_set;
 	bool writeback;    /* writeback= */
 	bool zero_open;    /* zero_open=: no OPEN/RELEASE messages for files */
+	bool dir_readahead; /* dir_readahead=: read subdirectories ahead (prefetch.c) */
 
 	/* durability */
 	bool fsync;        /* fsync=1 (default), fsync=0 or volatile: off */

@@ -310,6 +310,7 @@ static void dirhandle_free(struct sfs_fs *fs, struct sfs_dirhandle *h)
 static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
 {
 	struct sfs_listing *l = calloc(1, sizeof(*l));
+	uint64_t disk_reads = sfs_prefetch_disk_reads();
 	int r;
 
 	if (!l)
@@ -318,6 +319,13 @@ static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	h->version = h->node->dir_version;
 	r = merge_dir(fs, h->node, &l->m);
+	if (r == 0) {
+		bool cold = sfs_prefetch_disk_reads() != disk_reads;
+
+		if (atomic_exchange_explicit(&h->node->looked_up_cold, false, memory_order_relaxed))
+			cold = true;
+		sfs_prefetch_listed(fs, h->node, l->m, cold);
+	}
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (r < 0) {
 		free(l);

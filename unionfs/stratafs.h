@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "macro.h"
 #include "options.h"
@@ -97,6 +98,7 @@ struct sfs_node {
 
 	pthread_mutex_t copyup_lock;
 	atomic_bool prefetched;  /* its data was asked of the disk (file.c) */
+	atomic_bool looked_up_cold; /* directory: its lookup waited (prefetch.c) */
 
 	/* protected by fs->itable_lock */
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
@@ -324,6 +326,29 @@ void sfs_notifier_stop(struct sfs_fs *fs);
 void sfs_invalidate_inos(struct sfs_fs *fs, fuse_ino_t *inos, size_t n);
 
 /* ------------------------------------------------------------------ */
+/* prefetch.c */
+
+struct sfs_prefetch;
+struct sfs_dirmerge;
+int sfs_prefetch_start(struct sfs_fs *fs);
+void sfs_prefetch_stop(struct sfs_fs *fs);
+/* Blocks this thread has read from disk so far (for "was it cold?"). */
+uint64_t sfs_prefetch_disk_reads(void);
+/* A lookup that takes longer waited for something, the disk most likely. */
+#define SFS_LOOKUP_COLD_NS 50000
+static inline uint64_t sfs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* Directory n was listed as m: read ahead below it when the listing had
+ * to wait for the disk, or n was itself read ahead.  tree_lock held. */
+void sfs_prefetch_listed(struct sfs_fs *fs, struct sfs_node *n,
+			 const struct sfs_dirmerge *m, bool it_read_disk);
+
+/* ------------------------------------------------------------------ */
 /* file.c */
 
 struct sfs_file {
@@ -499,6 +524,7 @@ struct sfs_fs {
 
 	struct fuse_session *se;
 	struct sfs_notifier *notifier;  /* cache invalidations (notify.c) */
+	struct sfs_prefetch *prefetch;  /* directory read-ahead (prefetch.c) */
 	struct sfs_node *root;
 	pthread_rwlock_t tree_lock;
 	pthread_mutex_t itable_lock;

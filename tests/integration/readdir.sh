@@ -291,4 +291,64 @@ test_lookups_after_a_big_listing_read_only() {
         exec {fd}<&-
 }
 
+# Blocks COMMAND... read from the disk (its own and its children's).
+_disk_reads() {
+        python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_inblock)' "$@"
+}
+
+# Wait until the daemon has read nothing from the disk for 0.3 s.
+_daemon_reads_settle() {
+        local prev=-1 cur i
+        for ((i = 0; i < 100; i++)); do
+                cur=$(awk '$1 == "read_bytes:" { print $2 }' "/proc/$SFS_PID/io")
+                [[ $cur == "$prev" ]] && return 0
+                prev=$cur
+                sleep 0.3
+        done
+}
+
+# Mount with OPTION, list top cold, then walk the layers' subdirectories
+# of top directly (their entries, not below): prints the blocks that walk
+# had to read from the disk.
+_walk_after_cold_listing() { # OPTION L1 L2
+        sfs_mount -o "$1" "$2" "$3"
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        _disk_reads find / -maxdepth 0 >/dev/null # the tools come from the disk once
+        ls -f "$MNT/top" >/dev/null
+        _daemon_reads_settle
+        _disk_reads find "$2/top" "$3/top" -maxdepth 2 -printf '%s %m\n'
+        sfs_umount
+}
+
+test_cold_listing_reads_subdirectories_ahead() {
+        need_root
+        [[ $(stat -f -c %T "$T") != tmpfs ]] || skip "needs a disk file system under the layers"
+        [[ ${SFS_TEST_OPTS:-} != *dir_readahead* ]] || skip "SFS_TEST_OPTS sets dir_readahead"
+        local L1 L2 i j with without
+        L1=$(mk_layer l1)
+        L2=$(mk_layer l2)
+        for i in 1 2 3 4 5 6; do
+                mkdir -p "$L2/top/sub$i/deeper" "$L1/top/sub$i"
+                for j in $(seq 40); do
+                        mk_file "$L2/top/sub$i/f$j" "$j"
+                done
+                for j in $(seq 10); do
+                        mk_file "$L1/top/sub$i/g$j" "$j"
+                done
+        done
+        mk_file "$L1/top/file" x
+        without=$(_walk_after_cold_listing dir_readahead=0 "$L1" "$L2")
+        ((without > 0)) || skip "the layers' file system does not count blocks read"
+        with=$(_walk_after_cold_listing dir_readahead=1 "$L1" "$L2")
+        assert_eq 0 "$with" "blocks read from the disk by a walk below a directory listed cold (without read-ahead: $without)"
+        # the read-ahead reads: the merged view is the same as ever
+        sfs_mount "$L1" "$L2"
+        assert_file_content "$MNT/top/sub3/f7" 7
+        assert_file_content "$MNT/top/sub3/g7" 7
+        assert_eq 51 "$(ls -A "$MNT/top/sub5" | wc -l)" "entries of a merged subdirectory"
+}
+
 run_tests "$@"

@@ -60,6 +60,7 @@ static void test_defaults(void)
 	TAP_ASSERT(!cfg->allow_other && !cfg->allow_root);
 	TAP_ASSERT(!cfg->foreground && !cfg->debug && !cfg->singlethread);
 	TAP_ASSERT(!cfg->read_only && !cfg->writeback && !cfg->userxattr);
+	TAP_ASSERT(!cfg->zero_open && cfg->dir_readahead);
 	TAP_ASSERT(cfg->upperdir == NULL && cfg->workdir == NULL);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 	TAP_ASSERT_INT(cfg->n_uidmap, ==, 0);
@@ -250,6 +251,17 @@ static void test_fuse_overlayfs_options(void)
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 }
 
+static void test_stratafs_own_options(void)
+{
+	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
+
+	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,zero_open=1,dir_readahead=0", "/mnt"),
+			    &cfg, NULL));
+	TAP_ASSERT(cfg->zero_open);
+	TAP_ASSERT(!cfg->dir_readahead);
+	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
+}
+
 static void test_kernel_overlay_options(void)
 {
 	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
@@ -399,6 +411,7 @@ static void test_bad_boolean_rejected(void)
 {
 	check_rejected(ARGV("-o", "threaded=2", "/mnt"), "'threaded'", "'2'");
 	check_rejected(ARGV("-o", "fsync=yes", "/mnt"), "'fsync'", "'yes'");
+	check_rejected(ARGV("-o", "dir_readahead=on", "/mnt"), "'dir_readahead'", "'on'");
 	check_rejected(ARGV("-o", "metacopy=1", "/mnt"), "'metacopy'", "'1'");
 	check_rejected(ARGV("-o", "xattr_permissions=3", "/mnt"),
 		       "'xattr_permissions'", "'3'");
@@ -582,6 +595,7 @@ int main(void)
 	TAP_TEST(test_source_word_and_type_ignored);
 	TAP_TEST(test_debug_implies_foreground);
 	TAP_TEST(test_fuse_overlayfs_options);
+	TAP_TEST(test_stratafs_own_options);
 	TAP_TEST(test_kernel_overlay_options);
 	TAP_TEST(test_fuse_session_options);
 	TAP_TEST(test_mount_opts_passed_through);

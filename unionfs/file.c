@@ -163,9 +163,6 @@ int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 	return f->fd;
 }
 
-/* How much of a file its first open for reading asks the disk for. */
-#define SFS_OPEN_READAHEAD (128 * 1024)
-
 /*
  * A file's first open for reading starts reading its head from disk, so the
  * data is on its way while the kernel answers the open and sends the READ
@@ -174,10 +171,10 @@ int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
  * have moved it out of the layer's own cache, so a second readahead would
  * read from disk what nobody asks for.
  */
-static void prefetch_once(struct sfs_node *n, int fd)
+static bool first_read_open(struct sfs_node *n, int flags)
 {
-	if (!atomic_exchange_explicit(&n->prefetched, true, memory_order_relaxed))
-		readahead(fd, 0, SFS_OPEN_READAHEAD);
+	return !wants_write(flags) && !(flags & O_DIRECT) &&
+	       !atomic_exchange_explicit(&n->prefetched, true, memory_order_relaxed);
 }
 
 void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -185,6 +182,7 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	struct sfs_file *f;
+	bool first_read;
 	int fd, r;
 
 	/* Zero-message opens (handle.c): one ENOSYS and the kernel stops
@@ -220,6 +218,9 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fd == -EACCES && sfs_open_flags(fs, fi->flags) != fi->flags)
 		fd = sfs_open_node(fs, n, fi->flags); /* a write-only file */
 	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
+	first_read = fd >= 0 && first_read_open(n, fi->flags);
+	if (first_read)
+		sfs_prefetch_opened(fs, n->parent);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (fd < 0) {
 		free(f);
@@ -251,8 +252,8 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (!one_name && fs->writeback)
 			fi->direct_io = 1;
 	}
-	if (!wants_write(fi->flags) && !(fi->flags & O_DIRECT))
-		prefetch_once(n, fd);
+	if (first_read)
+		readahead(fd, 0, SFS_OPEN_READAHEAD);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		sfs_file_release(fs, f);
 }

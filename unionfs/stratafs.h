@@ -98,7 +98,10 @@ struct sfs_node {
 
 	pthread_mutex_t copyup_lock;
 	atomic_bool prefetched;  /* its data was asked of the disk (file.c) */
-	atomic_bool looked_up_cold; /* directory: its lookup waited (prefetch.c) */
+	/* directory read-ahead (prefetch.c) */
+	atomic_bool looked_up_cold; /* its lookup waited */
+	atomic_bool walk_cold;      /* a cold walk listed it */
+	atomic_uint files_opened;   /* files first opened for reading since */
 
 	/* protected by fs->itable_lock */
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
@@ -347,6 +350,11 @@ static inline uint64_t sfs_now_ns(void)
  * to wait for the disk, or n was itself read ahead.  tree_lock held. */
 void sfs_prefetch_listed(struct sfs_fs *fs, struct sfs_node *n,
 			 const struct sfs_dirmerge *m, bool it_read_disk);
+/* A file of dir is opened for reading for the first time: in a directory
+ * a cold walk listed, the second one reads ahead all.  tree_lock held. */
+void sfs_prefetch_opened(struct sfs_fs *fs, struct sfs_node *dir);
+/* How much of a file its first open for reading asks the disk for. */
+#define SFS_OPEN_READAHEAD (128 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* file.c */

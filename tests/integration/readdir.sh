@@ -351,4 +351,45 @@ test_cold_listing_reads_subdirectories_ahead() {
         assert_eq 51 "$(ls -A "$MNT/top/sub5" | wc -l)" "entries of a merged subdirectory"
 }
 
+# Mount with OPTION, list docs cold and read two of its files through the
+# mount, then read the others from the layer directly: prints the blocks
+# that had to come from the disk.
+_read_after_cold_listing() { # OPTION L1
+        sfs_mount -o "$1" "$2"
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        _disk_reads cat /dev/null >/dev/null # the tools come from the disk once
+        ls -f "$MNT/docs" >/dev/null
+        cat "$MNT/docs/f01" "$MNT/docs/f02" >/dev/null
+        _daemon_reads_settle
+        _disk_reads cat "$2"/docs/f{03..24}
+        sfs_umount
+}
+
+test_files_of_a_walk_are_read_ahead() {
+        need_root
+        [[ $(stat -f -c %T "$T") != tmpfs ]] || skip "needs a disk file system under the layers"
+        [[ ${SFS_TEST_OPTS:-} != *dir_readahead* ]] || skip "SFS_TEST_OPTS sets dir_readahead"
+        local L1 i with without
+        L1=$(mk_layer l1)
+        mkdir -p "$L1/docs"
+        for i in $(seq -w 1 24); do
+                head -c 65536 /dev/urandom >"$L1/docs/f$i"
+        done
+        without=$(_read_after_cold_listing dir_readahead=0 "$L1")
+        ((without > 0)) || skip "the layers' file system does not count blocks read"
+        with=$(_read_after_cold_listing dir_readahead=1 "$L1")
+        assert_eq 0 "$with" "blocks read from the disk for the other files of a directory whose files a walk reads (without read-ahead: $without)"
+        # reading once through the mount is no walk: one file read ahead
+        sfs_mount "$L1"
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        _disk_reads cat /dev/null >/dev/null
+        cat "$MNT/docs/f01" >/dev/null
+        _daemon_reads_settle
+        assert_true "the other files were not read" \
+                test "$(_disk_reads cat "$L1"/docs/f{03..24})" -gt 0
+        assert_eq "$(cat "$L1"/docs/f{01..24} | cksum)" "$(cat "$MNT"/docs/f{01..24} | cksum)" "data through the mount"
+}
+
 run_tests "$@"

@@ -11,7 +11,7 @@ packages=(
   gcc libc6-dev meson ninja-build pkg-config zlib1g-dev libjson-c-dev
   libfuse3-dev libsqlite3-dev libzstd-dev libxxhash-dev libarchive-dev libssl-dev
   # run and test
-  fuse3 attr acl python3 busybox-static util-linux e2fsprogs
+  fuse3 attr acl libcap2-bin python3 busybox-static util-linux e2fsprogs
   # peers, sandboxes and engines used by end-to-end tests and the benchmark
   fuse-overlayfs unionfs-fuse bubblewrap fio skopeo podman runc uidmap
   umoci docker-registry curl mmdebstrap

@@ -252,6 +252,11 @@ int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
 	/* BSD group semantics of a set-group-id directory */
 	gid = parent_st && (parent_st->st_mode & S_ISGID) ? parent_st->st_gid
 							   : sfs_gid_to_disk(fs, ctx->gid);
+	/* what the kernel gave it already: the daemon's ids, or the group
+	 * of a set-group-id parent */
+	if (uid == geteuid() &&
+	    gid == (parent_st && (parent_st->st_mode & S_ISGID) ? parent_st->st_gid : getegid()))
+		return 0;
 	return neg_errno(fchownat(dirfd, name, uid, gid,
 				  AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)));
 }
@@ -324,23 +329,23 @@ static bool is_dir(int fd, const char *path)
 	return (path ? lstat(path, &st) : fstat(fd, &st)) == 0 && S_ISDIR(st.st_mode);
 }
 
-static void override_follow(const struct sfs_fs *fs, int fd, const char *path,
-			    const struct stat *attr, int to_set)
+static void override_follow(const struct sfs_fs *fs, struct sfs_node *n, int fd,
+			    const char *path, const struct stat *attr, int to_set)
 {
 	static const char *const names[] = { SFS_XATTR_OVERRIDE_CONTAINERS,
 					     SFS_XATTR_OVERRIDE_USER };
 	struct sfs_override o;
 	char buf[128];
 
-	if (fs->cfg->xattr_permissions ||
+	if (fs->cfg->xattr_permissions || sfs_xknown(n, SFS_XK_CREATED) ||
 	    !(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE)))
 		return;
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		ssize_t n = path ? lgetxattr(path, names[i], buf, sizeof(buf))
-				 : fgetxattr(fd, names[i], buf, sizeof(buf));
+		ssize_t len_read = path ? lgetxattr(path, names[i], buf, sizeof(buf))
+					: fgetxattr(fd, names[i], buf, sizeof(buf));
 		int len;
 
-		if (n <= 0 || sfs_override_parse(buf, (size_t)n, &o) < 0)
+		if (len_read <= 0 || sfs_override_parse(buf, (size_t)len_read, &o) < 0)
 			continue;
 		if (to_set & FUSE_SET_ATTR_UID)
 			o.uid = sfs_uid_to_disk(fs, attr->st_uid);
@@ -412,7 +417,7 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 	}
 	if (!fs->cfg->xattr_permissions && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
 						      FUSE_SET_ATTR_MODE)))
-		override_follow(fs, fd, NULL, attr, to_set);
+		override_follow(fs, n, fd, NULL, attr, to_set);
 	r = apply_times(fd, "", attr, to_set | SFS_SET_ATTR_EMPTY_PATH);
 	if (r < 0)
 		return r;
@@ -459,7 +464,7 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 		char ppath[PATH_MAX + 64];
 
 		if (sfs_proc_path(fs, 0, path, ppath, sizeof(ppath)) == 0)
-			override_follow(fs, -1, ppath, attr, to_set);
+			override_follow(fs, n, -1, ppath, attr, to_set);
 	}
 	return apply_times(dfd, path, attr, to_set);
 }

@@ -234,7 +234,13 @@ static int inherit_mode(struct create_ctx *c, struct new_entry *ne)
 	if (snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", fs->upper->fd, c->ppath) >=
 	    (int)sizeof(ppath))
 		return -ENAMETOOLONG;
+	if (sfs_xknown(c->parent, SFS_XK_NO_ACL_DEFAULT)) {
+		ne->mode &= ~(umask_ & 0777);
+		return 0;
+	}
 	len = lgetxattr(ppath, "system.posix_acl_default", NULL, 0);
+	if (len < 0 && (errno == ENODATA || errno == ENOTSUP))
+		sfs_xknown_set(c->parent, SFS_XK_NO_ACL_DEFAULT);
 	if (len > 0) {
 		acl = malloc(len);
 		if (!acl)
@@ -470,6 +476,8 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else
 		r = sfs_entry_for_new(fs, c.parent, name, c.path,
 				      S_ISDIR(ne->mode) && (c.over_whiteout || c.whname), e);
+	if (r == 0 && !ne->link_node)
+		sfs_xknown_set(sfs_node_from_ino(fs, e->ino), SFS_XK_CREATED);
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);
 	create_ctx_done(&c);
@@ -601,6 +609,8 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	 * the link fail with ENOENT; the caller may retry. */
 	ne.link = src;
 	ne.link_node = n;
+	/* its names may become several nodes: none knows the xattrs alone */
+	sfs_xknown_clear(n, SFS_XK_CREATED);
 	ne.mode = n->type;
 	r = do_create(req, newparent, newname, &ne, &e);
 	if (r == 0 && n->lower_group) {

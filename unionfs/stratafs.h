@@ -98,6 +98,8 @@ struct sfs_node {
 
 	pthread_mutex_t copyup_lock;
 	atomic_bool prefetched;  /* its data was asked of the disk (file.c) */
+	/* what the daemon knows of the upper entry's xattrs (SFS_XK_*) */
+	atomic_uint xknown;
 	/* directory read-ahead (prefetch.c) */
 	atomic_bool looked_up_cold; /* its lookup waited */
 	atomic_bool walk_cold;      /* a cold walk listed it */
@@ -108,6 +110,32 @@ struct sfs_node {
 	struct sfs_file *implicit[2]; /* cached handles: [0] read, [1] write */
 	unsigned ring_idx[2];    /* their slots in fs->handle_ring */
 };
+
+/*
+ * Bits of sfs_node.xknown.  Every change goes through the daemon, so what
+ * it once read or made of an upper entry's xattrs stays true until it
+ * changes them itself.
+ */
+/* Made by this daemon with one name: holds no security.capability and no
+ * override_stat xattr (those are private) until an xattr is set on it. */
+#define SFS_XK_CREATED 1u
+/* Directory: its upper directory has no default ACL. */
+#define SFS_XK_NO_ACL_DEFAULT 2u
+
+static inline bool sfs_xknown(struct sfs_node *n, unsigned bit)
+{
+	return atomic_load_explicit(&n->xknown, memory_order_relaxed) & bit;
+}
+
+static inline void sfs_xknown_set(struct sfs_node *n, unsigned bit)
+{
+	atomic_fetch_or_explicit(&n->xknown, bit, memory_order_relaxed);
+}
+
+static inline void sfs_xknown_clear(struct sfs_node *n, unsigned bits)
+{
+	atomic_fetch_and_explicit(&n->xknown, ~bits, memory_order_relaxed);
+}
 
 struct sfs_itable {
 	struct sfs_node **buckets;

@@ -75,7 +75,10 @@ void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
-	if (sfs_xattr_is_private(name)) {
+	/* the kernel asks before every write whether it must drop file
+	 * capabilities: a file made here has none */
+	if (sfs_xattr_is_private(name) ||
+	    (sfs_xknown(n, SFS_XK_CREATED) && strcmp(name, "security.capability") == 0)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -166,6 +169,7 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 	if (r < 0)
 		return r;
 	pthread_rwlock_rdlock(&fs->tree_lock);
+	sfs_xknown_clear(n, SFS_XK_CREATED | SFS_XK_NO_ACL_DEFAULT);
 	r = sfs_node_proc_path(fs, n, path, sizeof(path));
 	if (r == 0)
 		r = sfs_modify_xattr_path(path, name, value, size, flags, remove);

@@ -232,4 +232,65 @@ test_umask_applies_without_default_acl() {
         assert_mode "$UPPER/d/f" 0640
 }
 
+# The daemon remembers that a directory has no default ACL; setting one
+# through the mount must count from the next creation on.
+test_default_acl_set_after_creations_in_the_dir() {
+        need_cmd setfacl
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount "$L1"
+        (
+                umask 077
+                touch "$MNT/d/before"
+                mkdir "$MNT/d/sub"
+                touch "$MNT/d/sub/before"
+        )
+        assert_mode "$MNT/d/before" 0600
+        setfacl -d -m u::rwx,g::r-x,o::r-x "$MNT/d" || skip "no ACLs on the test file system"
+        setfacl -d -m u::rwx,g::rwx,o::--- "$MNT/d/sub"
+        (
+                umask 077
+                touch "$MNT/d/after" "$MNT/d/sub/after"
+        )
+        assert_mode "$MNT/d/after" 0644
+        assert_mode "$UPPER/d/after" 0644
+        assert_mode "$MNT/d/sub/after" 0660
+        setfacl -k "$MNT/d"
+        (
+                umask 077
+                touch "$MNT/d/removed"
+        )
+        assert_mode "$MNT/d/removed" 0600
+}
+
+# A file made through the mount has no file capabilities, which the daemon
+# answers without asking the disk; one set later, through any of its names,
+# is seen through every name.
+test_capability_of_a_new_file() {
+        need_root
+        need_cmd setcap
+        L1=$(mk_layer l1)
+        mk_dir "$L1/d"
+        sfs_mount "$L1"
+        printf 'data' >"$MNT/d/f"
+        assert_no_xattr "$MNT/d/f" security.capability
+        setcap cap_net_raw+ep "$MNT/d/f" || skip "cannot set file capabilities here"
+        assert_true "capability through the mount" grep -Eq 'cap_net_raw[=+]ep' <<<"$(getcap "$MNT/d/f")"
+        assert_true "capability on disk" getfattr -n security.capability "$UPPER/d/f"
+        printf 'more' >>"$MNT/d/f"
+        assert_eq "" "$(getcap "$MNT/d/f")" "a write drops the capability"
+        assert_no_xattr "$UPPER/d/f" security.capability
+        # a second name, looked up afresh (its own node) while the first
+        # stays held
+        local fd
+        printf 'data' >"$MNT/d/g"
+        ln "$MNT/d/g" "$MNT/d/h"
+        exec {fd}<"$MNT/d/g"
+        sync
+        echo 2 >/proc/sys/vm/drop_caches
+        setcap cap_net_raw+ep "$MNT/d/h"
+        assert_true "capability set through the other name" grep -Eq 'cap_net_raw[=+]ep' <<<"$(getcap "$MNT/d/g")"
+        exec {fd}<&-
+}
+
 run_tests "$@"

@@ -214,7 +214,8 @@ size_t sfs_dirmerge_finish(struct sfs_dirmerge *m)
 		m->ents[j++] = m->ents[i];
 	}
 	m->n = j;
-	qsort(m->ents, m->n, sizeof(*m->ents), cmp_ent);
+	if (m->n > 1)
+		qsort(m->ents, m->n, sizeof(*m->ents), cmp_ent);
 	free(m->slots);
 	m->slots = NULL;
 	m->nslots = 0;

@@ -233,6 +233,7 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, fargv);
 
 	se = fuse_session_new(&args, &sfs_ops, sizeof(sfs_ops), fs);
+	fuse_opt_free_args(&args); /* libfuse may have copied them */
 	if (!se)
 		return -EINVAL;
 	fs->se = se;
@@ -318,6 +319,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stratafs: %s\n", strerror(-r));
 	sfs_listing_cache_clear(&fs);
 	sfs_itable_destroy(&fs);
+	free(fs.handle_ring);
 	sfs_node_free(fs.root);
 	sfs_layers_close(&fs);
 	sfs_config_free(cfg);

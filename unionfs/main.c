@@ -158,7 +158,7 @@ static int fs_init(struct sfs_fs *fs, const struct sfs_config *cfg, char **ret_m
 	int r;
 
 	fs->cfg = cfg;
-	fs->timeout = cfg->timeout_set ? cfg->timeout : 86400.0;
+	fs->timeout = cfg->timeout;
 	pthread_rwlock_init(&fs->tree_lock, NULL);
 	pthread_mutex_init(&fs->itable_lock, NULL);
 	pthread_mutex_init(&fs->listing_lock, NULL);

@@ -39,7 +39,9 @@
 #include "macro.h"
 #include "options.h"
 
-#define DEFAULT_TIMEOUT 1.0 /* seconds: entry/attr cache */
+/* Seconds the kernel may cache entries and attributes: every change goes
+ * through the daemon, which invalidates what it changes. */
+#define DEFAULT_TIMEOUT 86400.0
 
 struct parse_ctx {
 	struct sfs_config *cfg;
@@ -1145,7 +1147,7 @@ static const char help_text[] =
 	"                         show every file as owned by root / N\n"
 	"  static_nlink           report nlink 1 for directories\n"
 	"  noacl                  no POSIX ACL support\n"
-	"  timeout=SECONDS        entry and attribute cache timeout (default 1)\n"
+	"  timeout=SECONDS        entry and attribute cache timeout (default 86400)\n"
 	"  threaded=0|1           multi-threaded loop (default 1)\n"
 	"  fsync=0|1, volatile    honour fsync (default 1); volatile means fsync=0\n"
 	"  writeback=0|1          writeback cache\n"

@@ -50,7 +50,7 @@ static void test_defaults(void)
 	TAP_ASSERT(cfg->fsync);
 	TAP_ASSERT(cfg->redirect_dir);
 	TAP_ASSERT(cfg->metacopy);
-	TAP_ASSERT(cfg->timeout == 1.0);
+	TAP_ASSERT(cfg->timeout == 86400.0);
 	TAP_ASSERT(!cfg->timeout_set);
 	TAP_ASSERT_INT(cfg->squash_to_uid, ==, -1);
 	TAP_ASSERT_INT(cfg->squash_to_gid, ==, -1);

@@ -1095,6 +1095,19 @@ static int do_rename(struct rename_ctx *c)
 	r = get_node(fs, c->oldparent, c->oldname, &c->src);
 	if (r < 0)
 		return r;
+	if (!(c->flags & RENAME_NOREPLACE) && !sfs_is_dir(c->src)) {
+		/* Two names of one file: rename(2) does nothing (POSIX).  The
+		 * kernel cannot tell, since each name is its own FUSE inode. */
+		struct sfs_node *d;
+
+		if (get_node(fs, c->newparent, c->newname, &d) == 0) {
+			bool same = !sfs_is_dir(d) && d->st_ino == c->src->st_ino;
+
+			sfs_node_unref(fs, d);
+			if (same)
+				return 0;
+		}
+	}
 	/* a metacopy file moves with its data: no redirect for files */
 	r = sfs_copyup(fs, c->src, /* meta_only= */ sfs_is_dir(c->src));
 	if (r < 0)

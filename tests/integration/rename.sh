@@ -94,6 +94,27 @@ test_rename_exchange_lower_and_upper() {
         assert_file_content "$MNT/upper" from-lower
 }
 
+test_rename_between_two_names_of_one_file_does_nothing() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/a" shared
+        mk_hardlink "$L1/a" "$L1/b"
+        sfs_mount "$L1"
+        echo x >"$MNT/u1"
+        ln "$MNT/u1" "$MNT/u2"
+        # POSIX: "different directory entries for the same existing file":
+        # success and no other action, for lower and for upper names
+        assert_ok rename "$MNT/a" "$MNT/b"
+        assert_ok rename "$MNT/u1" "$MNT/u2"
+        assert_ok rename_exchange "$MNT/a" "$MNT/b"
+        assert_file_content "$MNT/a" shared
+        assert_file_content "$MNT/b" shared
+        assert_eq "$(stat -c %h "$MNT/a") $(stat -c %h "$MNT/u1")" "2 2" "link counts"
+        assert_enoent "$UPPER/a" "$UPPER/b"
+        assert_upper_content "$UPPER/u1" x
+        sfs_remount
+        assert_listing "$MNT" "a b u1 u2"
+}
+
 test_rename_exchange_file_and_dir() {
         L1=$(mk_layer l1)
         mk_file "$L1/f" file

@@ -149,6 +149,129 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool sorted_has(char **v, size_t n, const char *name)
+{
+	return n && bsearch(&name, v, n, sizeof(char *), cmp_str);
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Open directory @rel ("" for the root) of one layer.  *end is set when the
+ * layers below cannot show it: a whiteout on the way (then -ENOENT) or an
+ * opaque directory on the way or at @rel. */
+static int open_layer_dir(const char *layer, const char *rel, bool *end)
+{
+	_cleanup_free_ char *copy = strdup(rel);
+	char *p = copy;
+	int cur;
+
+	if (!copy)
+		return -ENOMEM;
+	cur = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (cur >= 0 && *p) {
+		char *slash = strchr(p, '/');
+		int next;
+
+		if (slash)
+			*slash = '\0';
+		if (is_whiteout_at(cur, p)) {
+			*end = true;
+			close(cur);
+			return -ENOENT;
+		}
+		next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(cur);
+		cur = next;
+		if (cur >= 0 && is_opaque_dir(cur))
+			*end = true;
+		p = slash ? slash + 1 : p + strlen(p);
+	}
+	return cur >= 0 ? cur : -ENOENT;
+}
+
+/*
+ * An opaque upper directory at @rel hides what the image had there: print a
+ * D line for each name of the image's merged directory @rel that the upper
+ * directory (@upper, sorted) does not have again.
+ */
+static int print_hidden(struct diff_ctx *c, const char *rel, char **upper, size_t n_upper)
+{
+	char **seen = NULL, **gone = NULL; /* seen: every name decided, sorted */
+	size_t n_seen = 0, n_gone = 0;
+	bool end = false;
+	int r = 0;
+
+	for (size_t i = 0; i < c->n && !end && r == 0; i++) {
+		_cleanup_closedir_ DIR *d = NULL;
+		size_t first_new = n_seen;
+		struct dirent *de;
+		int fd;
+
+		fd = open_layer_dir(c->lowers[i], rel, &end);
+		if (fd < 0)
+			continue;
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			r = -errno;
+			break;
+		}
+		while ((de = readdir(d))) {
+			const char *name = de->d_name;
+			bool whiteout = false;
+			char **v;
+
+			if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+			    strcmp(name, ".wh..wh..opq") == 0)
+				continue;
+			if (strncmp(name, ".wh.", 4) == 0) {
+				name += 4;
+				whiteout = true;
+			} else if (de->d_type == DT_CHR || de->d_type == DT_UNKNOWN) {
+				struct stat st;
+
+				whiteout = fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+					   S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+			}
+			/* names of this layer join `seen` after it: one layer has each once */
+			if (sorted_has(seen, first_new, name))
+				continue;
+			v = realloc(seen, (n_seen + 1) * sizeof(char *));
+			if (!v || !(v[n_seen] = strdup(name))) {
+				seen = v ? v : seen;
+				r = -ENOMEM;
+				break;
+			}
+			seen = v;
+			n_seen++;
+			if (whiteout || sorted_has(upper, n_upper, name))
+				continue;
+			v = realloc(gone, (n_gone + 1) * sizeof(char *));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			gone = v;
+			gone[n_gone++] = seen[n_seen - 1];
+		}
+		if (n_seen)
+			qsort(seen, n_seen, sizeof(char *), cmp_str);
+	}
+	if (r == 0 && n_gone) {
+		qsort(gone, n_gone, sizeof(char *), cmp_str);
+		for (size_t i = 0; i < n_gone; i++)
+			printf("D /%s%s%s\n", rel, *rel ? "/" : "", gone[i]);
+	}
+	free(gone); /* its strings belong to `seen` */
+	free_names(seen, n_seen);
+	return r;
+}
+
 static int diff_dir(struct diff_ctx *c, int dfd, const char *prefix)
 {
 	_cleanup_closedir_ DIR *d = NULL;
@@ -174,6 +297,14 @@ static int diff_dir(struct diff_ctx *c, int dfd, const char *prefix)
 	}
 	if (n)
 		qsort(names, n, sizeof(char *), cmp_str);
+	if (is_opaque_dir(dirfd(d))) {
+		int r = print_hidden(c, prefix, names, n);
+
+		if (r < 0) {
+			free_names(names, n);
+			return r;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *rel = NULL;
 		struct stat st;
@@ -196,9 +327,7 @@ static int diff_dir(struct diff_ctx *c, int dfd, const char *prefix)
 				diff_dir(c, sub, rel);
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 	return 0;
 }
 

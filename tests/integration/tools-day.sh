@@ -102,6 +102,30 @@ test_mount_change_commit_one_more_layer() {
 	st umount check
 }
 
+test_diff_lists_what_a_recreated_directory_hides() {
+	need_mount
+	local mnt=$T/mnt out lower n_lower
+	add_busybox >/dev/null
+	mkdir -p "$mnt"
+	st mount busybox:1.35 "$mnt" --name redo >/dev/null
+	lower=$(st inspect busybox:1.35 | sed -n 's/.*"LowerDir": "\(.*\)".*/\1/p')
+	n_lower=$(ls -A "$lower/bin" | wc -l)
+	# the directory goes and comes back: the new one is opaque over the old
+	rm -rf "$mnt/bin"
+	mkdir "$mnt/bin"
+	echo new >"$mnt/bin/new"
+	ln -s busybox "$mnt/bin/sh"
+	st umount "$mnt"
+	out=$(st diff redo)
+	assert_contains "$out" "^C /bin$"
+	assert_contains "$out" "^A /bin/new$"
+	assert_contains "$out" "^C /bin/sh$"
+	assert_contains "$out" "^D /bin/busybox$"
+	assert_contains "$out" "^D /bin/ls$"
+	assert_eq "$(grep -c '^D /bin/' <<<"$out")" "$((n_lower - 1))" "every hidden name once, sh not"
+	assert_eq "$(grep -c '^D /bin/sh$' <<<"$out")" 0 "sh is there again"
+}
+
 test_commit_of_mounted_container_keeps_it_running() {
 	need_mount
 	local mnt=$T/mnt new

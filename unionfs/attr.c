@@ -203,12 +203,12 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 		r = sfs_node_upper_path(n, &path);
 		if (r < 0)
 			return r;
-		r = neg_errno(fstatat(fs->upper->fd, path, st, AT_SYMLINK_NOFOLLOW));
+		r = neg_errno(sfs_fstatat(fs->upper->fd, path, st, AT_SYMLINK_NOFOLLOW));
 		if (r == 0 && n->metacopy && n->n_lower > 0) {
 			struct stat lst;
 
 			/* Blocks are where the data is: in the lower file. */
-			if (fstatat(fs->layers[n->lower[0].layer].fd, n->lower[0].path,
+			if (sfs_fstatat(fs->layers[n->lower[0].layer].fd, n->lower[0].path,
 				    &lst, AT_SYMLINK_NOFOLLOW) == 0)
 				st->st_blocks = lst.st_blocks;
 		}
@@ -216,9 +216,9 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 		char iname[64];
 
 		sfs_index_name(n->st_ino, iname, sizeof(iname));
-		r = neg_errno(fstatat(fs->indexfd, iname, st, AT_SYMLINK_NOFOLLOW));
+		r = neg_errno(sfs_fstatat(fs->indexfd, iname, st, AT_SYMLINK_NOFOLLOW));
 	} else if (n->n_lower > 0) {
-		r = neg_errno(fstatat(fs->layers[n->lower[0].layer].fd,
+		r = neg_errno(sfs_fstatat(fs->layers[n->lower[0].layer].fd,
 				      n->lower[0].path, st, AT_SYMLINK_NOFOLLOW));
 	} else {
 		r = -ENOENT;
@@ -257,7 +257,7 @@ int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
 	if (uid == geteuid() &&
 	    gid == (parent_st && (parent_st->st_mode & S_ISGID) ? parent_st->st_gid : getegid()))
 		return 0;
-	return neg_errno(fchownat(dirfd, name, uid, gid,
+	return neg_errno(sfs_fchownat(dirfd, name, uid, gid,
 				  AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)));
 }
 
@@ -312,7 +312,7 @@ static int apply_times(int dirfd, const char *path, const struct stat *attr,
 		return 0;
 	if (to_set & SFS_SET_ATTR_EMPTY_PATH)
 		return neg_errno(futimens(dirfd, ts));
-	return neg_errno(utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW));
+	return neg_errno(sfs_utimensat(dirfd, path, ts, AT_SYMLINK_NOFOLLOW));
 }
 
 /*
@@ -436,7 +436,7 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 	int dfd = fs->upper->fd, r;
 
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		_cleanup_close_ int fd = openat(dfd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int fd = sfs_openat(dfd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (fd < 0)
 			return -errno;
@@ -449,13 +449,13 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 		gid_t gid = to_set & FUSE_SET_ATTR_GID ? sfs_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
 
 		SFS_TRACE("chown %s %d:%d", path, (int)uid, (int)gid);
-		r = neg_errno(fchownat(dfd, path, uid, gid, AT_SYMLINK_NOFOLLOW));
+		r = neg_errno(sfs_fchownat(dfd, path, uid, gid, AT_SYMLINK_NOFOLLOW));
 		if (r < 0)
 			return r;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		SFS_TRACE("chmod %s %o", path, attr->st_mode & 07777);
-		r = neg_errno(fchmodat(dfd, path, attr->st_mode & 07777, 0));
+		r = neg_errno(sfs_fchmodat(dfd, path, attr->st_mode & 07777, 0));
 		if (r < 0)
 			return r;
 	}
@@ -503,7 +503,7 @@ static int setattr_override(struct sfs_fs *fs, struct sfs_node *n, const char *p
 	/* The mode on disk follows too (tools that read the upper layer, such
 	 * as containers/storage's diff, see it), keeping the daemon's own
 	 * access to its file. */
-	return neg_errno(fchmodat(fs->upper->fd, path, (attr->st_mode & 07777) |
+	return neg_errno(sfs_fchmodat(fs->upper->fd, path, (attr->st_mode & 07777) |
 				  (S_ISDIR(st.st_mode) ? S_IRWXU : S_IRUSR | S_IWUSR), 0));
 }
 
@@ -603,11 +603,11 @@ void sfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	if (n->in_upper) {
 		if (sfs_node_upper_path(n, &upath) == 0)
-			len = neg_errno_ssize(readlinkat(fs->upper->fd, upath, buf, sizeof(buf) - 1));
+			len = neg_errno_ssize(sfs_readlinkat(fs->upper->fd, upath, buf, sizeof(buf) - 1));
 		else
 			len = -ENOMEM;
 	} else if (n->n_lower > 0) {
-		len = neg_errno_ssize(readlinkat(fs->layers[n->lower[0].layer].fd,
+		len = neg_errno_ssize(sfs_readlinkat(fs->layers[n->lower[0].layer].fd,
 						 n->lower[0].path, buf, sizeof(buf) - 1));
 	}
 	pthread_rwlock_unlock(&fs->tree_lock);

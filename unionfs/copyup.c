@@ -154,13 +154,13 @@ static int copy_regular(struct copyup_ctx *c)
 	_cleanup_close_ int src = -EBADF, dst = -EBADF;
 	int r;
 
-	dst = openat(fs->workfd, c->tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	dst = sfs_openat(fs->workfd, c->tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	if (dst < 0)
 		return -errno;
 	if (c->meta_only) {
 		r = neg_errno(ftruncate(dst, c->st.st_size));
 	} else {
-		src = openat(fs->layers[c->src_layer].fd, c->src_path,
+		src = sfs_openat(fs->layers[c->src_layer].fd, c->src_path,
 			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (src < 0)
 			return -errno;
@@ -180,9 +180,9 @@ static int copy_dir(struct copyup_ctx *c)
 {
 	_cleanup_close_ int fd = -EBADF;
 
-	if (mkdirat(c->fs->workfd, c->tmp, 0700) < 0)
+	if (sfs_mkdirat(c->fs->workfd, c->tmp, 0700) < 0)
 		return -errno;
-	fd = openat(c->fs->workfd, c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = sfs_openat(c->fs->workfd, c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return set_metadata(c, fd);
@@ -197,30 +197,30 @@ static int copy_other(struct copyup_ctx *c)
 
 	if (S_ISLNK(c->st.st_mode)) {
 		char target[PATH_MAX + 1];
-		ssize_t len = readlinkat(fs->layers[c->src_layer].fd, c->src_path,
+		ssize_t len = sfs_readlinkat(fs->layers[c->src_layer].fd, c->src_path,
 					 target, sizeof(target) - 1);
 
 		if (len < 0)
 			return -errno;
 		target[len] = '\0';
-		r = neg_errno(symlinkat(target, fs->workfd, c->tmp));
+		r = neg_errno(sfs_symlinkat(target, fs->workfd, c->tmp));
 	} else {
-		r = neg_errno(mknodat(fs->workfd, c->tmp, c->st.st_mode, c->st.st_rdev));
+		r = neg_errno(sfs_mknodat(fs->workfd, c->tmp, c->st.st_mode, c->st.st_rdev));
 	}
 	if (r < 0)
 		return r;
 	if (fs->can_chown) {
-		r = neg_errno(fchownat(fs->workfd, c->tmp, c->uid, c->gid,
+		r = neg_errno(sfs_fchownat(fs->workfd, c->tmp, c->uid, c->gid,
 				       AT_SYMLINK_NOFOLLOW));
 		if (r < 0)
 			return r;
 	}
 	if (!S_ISLNK(c->st.st_mode)) {
-		r = neg_errno(fchmodat(fs->workfd, c->tmp, c->st.st_mode & 07777, 0));
+		r = neg_errno(sfs_fchmodat(fs->workfd, c->tmp, c->st.st_mode & 07777, 0));
 		if (r < 0)
 			return r;
 	}
-	return neg_errno(utimensat(fs->workfd, c->tmp, ts, AT_SYMLINK_NOFOLLOW));
+	return neg_errno(sfs_utimensat(fs->workfd, c->tmp, ts, AT_SYMLINK_NOFOLLOW));
 }
 
 /* Record the copy of a lower hard-linked file in the index (index.c). */
@@ -232,7 +232,7 @@ static void index_hardlink(struct copyup_ctx *c, const char *upath)
 
 	sfs_index_name(c->n->st_ino, name, sizeof(name));
 	atomic_store(&fs->index_data_used, true);
-	if (linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST) {
+	if (sfs_linkat(fs->upper->fd, upath, fs->indexfd, name, 0) < 0 && errno != EEXIST) {
 		sfs_log(SFS_LOG_WARNING, "copy-up: cannot index hard link %s: %m", upath);
 		return;
 	}
@@ -258,7 +258,7 @@ static int parent_times(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	r = sfs_node_upper_path(n->parent, &ppath);
 	if (r < 0)
 		return r;
-	return neg_errno(fstatat(fs->upper->fd, ppath, st, AT_SYMLINK_NOFOLLOW));
+	return neg_errno(sfs_fstatat(fs->upper->fd, ppath, st, AT_SYMLINK_NOFOLLOW));
 }
 
 static void restore_parent_times(struct sfs_fs *fs, struct sfs_node *n,
@@ -268,7 +268,7 @@ static void restore_parent_times(struct sfs_fs *fs, struct sfs_node *n,
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
 
 	if (sfs_node_upper_path(n->parent, &ppath) == 0)
-		utimensat(fs->upper->fd, ppath, ts, AT_SYMLINK_NOFOLLOW);
+		sfs_utimensat(fs->upper->fd, ppath, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 /*
@@ -287,11 +287,11 @@ static int place_copy(struct sfs_fs *fs, struct sfs_node *n, int fromfd, const c
 
 	for (int lent = 0;; lent++) {
 		if (link)
-			r = neg_errno(linkat(fromfd, from, fs->upper->fd, upath, 0));
+			r = neg_errno(sfs_linkat(fromfd, from, fs->upper->fd, upath, 0));
 		else
-			r = neg_errno(renameat(fromfd, from, fs->upper->fd, upath));
+			r = neg_errno(sfs_renameat(fromfd, from, fs->upper->fd, upath));
 		if (lent) {
-			fchmodat(fs->upper->fd, ppath, pst->st_mode & 07777, 0);
+			sfs_fchmodat(fs->upper->fd, ppath, pst->st_mode & 07777, 0);
 			return r;
 		}
 		if (r != -EACCES || pst->st_uid != geteuid() || (pst->st_mode & S_IWUSR))
@@ -299,7 +299,7 @@ static int place_copy(struct sfs_fs *fs, struct sfs_node *n, int fromfd, const c
 		r = sfs_node_upper_path(n->parent, &ppath);
 		if (r < 0)
 			return r;
-		if (fchmodat(fs->upper->fd, ppath, (pst->st_mode & 07777) | S_IWUSR | S_IXUSR, 0) < 0)
+		if (sfs_fchmodat(fs->upper->fd, ppath, (pst->st_mode & 07777) | S_IWUSR | S_IXUSR, 0) < 0)
 			return -EACCES;
 	}
 }
@@ -328,9 +328,9 @@ static int install(struct copyup_ctx *c)
 	if (S_ISDIR(c->st.st_mode)) {
 		struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
 
-		r = neg_errno(fchmodat(fs->upper->fd, upath, c->st.st_mode & 07777, 0));
+		r = neg_errno(sfs_fchmodat(fs->upper->fd, upath, c->st.st_mode & 07777, 0));
 		if (r == 0)
-			r = neg_errno(utimensat(fs->upper->fd, upath, ts, AT_SYMLINK_NOFOLLOW));
+			r = neg_errno(sfs_utimensat(fs->upper->fd, upath, ts, AT_SYMLINK_NOFOLLOW));
 		if (r < 0)
 			sfs_log(SFS_LOG_WARNING, "copy-up: cannot set mode/times of %s: %s",
 				upath, strerror(-r));
@@ -381,7 +381,7 @@ static int prepare(struct copyup_ctx *c)
 	}
 	if (r < 0)
 		return r;
-	r = neg_errno(fstatat(fs->layers[c->meta_layer].fd, c->meta_path, &c->st,
+	r = neg_errno(sfs_fstatat(fs->layers[c->meta_layer].fd, c->meta_path, &c->st,
 			      AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		return r;
@@ -402,7 +402,7 @@ static int prepare(struct copyup_ctx *c)
 		struct stat dst;
 
 		/* st_nlink of the lower decides about the index */
-		if (fstatat(fs->layers[c->src_layer].fd, c->src_path, &dst,
+		if (sfs_fstatat(fs->layers[c->src_layer].fd, c->src_path, &dst,
 			    AT_SYMLINK_NOFOLLOW) == 0)
 			c->st.st_nlink = dst.st_nlink;
 	}

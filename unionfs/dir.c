@@ -95,10 +95,10 @@ static int prepare_create(struct create_ctx *c)
 	r = sfs_path_join(c->ppath, c->name, &c->path);
 	if (r < 0)
 		return r;
-	r = neg_errno(fstatat(fs->upper->fd, c->ppath, &c->parent_st, AT_SYMLINK_NOFOLLOW));
+	r = neg_errno(sfs_fstatat(fs->upper->fd, c->ppath, &c->parent_st, AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		return r;
-	if (fstatat(fs->upper->fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (sfs_fstatat(fs->upper->fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!sfs_is_whiteout_stat(&st))
 			return -EEXIST;
 		c->over_whiteout = true;
@@ -108,7 +108,7 @@ static int prepare_create(struct create_ctx *c)
 	r = whname_path(c->ppath, c->name, &whp);
 	if (r < 0)
 		return r;
-	c->whname = fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	c->whname = sfs_fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	return 0;
 }
 
@@ -120,7 +120,7 @@ static void drop_whname(struct create_ctx *c)
 	if (!c->whname || whname_path(c->ppath, c->name, &whp) < 0)
 		return;
 	SFS_TRACE("unlink %s", whp);
-	if (unlinkat(c->fs->upper->fd, whp, 0) < 0)
+	if (sfs_unlinkat(c->fs->upper->fd, whp, 0) < 0)
 		sfs_log(SFS_LOG_WARNING, "cannot remove whiteout %s: %m", whp);
 }
 
@@ -136,7 +136,7 @@ static int make_opaque(struct sfs_fs *fs, int dirfd, const char *name)
 		return r;
 	/* No xattrs on the upper filesystem: the OCI marker file. */
 	snprintf(ppath, sizeof(ppath), "%s/%s", name, SFS_WH_OPAQUE);
-	fd = openat(dirfd, ppath, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
+	fd = sfs_openat(dirfd, ppath, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	close(fd);
@@ -231,8 +231,7 @@ static int inherit_mode(struct create_ctx *c, struct new_entry *ne)
 
 	if (!fs->dont_mask || S_ISLNK(ne->mode) || ne->link)
 		return 0;
-	if (snprintf(ppath, sizeof(ppath), "/proc/self/fd/%d/%s", fs->upper->fd, c->ppath) >=
-	    (int)sizeof(ppath))
+	if (sfs_proc_path(fs, 0, c->ppath, ppath, sizeof(ppath)) < 0)
 		return -ENAMETOOLONG;
 	if (sfs_xknown(c->parent, SFS_XK_NO_ACL_DEFAULT)) {
 		ne->mode &= ~(umask_ & 0777);
@@ -296,11 +295,11 @@ static int make_node(struct sfs_fs *fs, int dirfd, const char *name, struct new_
 {
 	int fd, r;
 
-	r = neg_errno(mknodat(dirfd, name, ne->mode, ne->rdev));
+	r = neg_errno(sfs_mknodat(dirfd, name, ne->mode, ne->rdev));
 	if (r != -EPERM || !fs->cfg->xattr_permissions ||
 	    !(S_ISCHR(ne->mode) || S_ISBLK(ne->mode)))
 		return r;
-	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = sfs_openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	close(fd);
@@ -316,13 +315,13 @@ static int make_at(struct create_ctx *c, int dirfd, const char *name,
 	int r;
 
 	if (ne->link)
-		return neg_errno(linkat(fs->upper->fd, ne->link, dirfd, name, 0));
+		return neg_errno(sfs_linkat(fs->upper->fd, ne->link, dirfd, name, 0));
 	if (type == S_IFDIR)
-		r = neg_errno(mkdirat(dirfd, name, ne->mode & 07777));
+		r = neg_errno(sfs_mkdirat(dirfd, name, ne->mode & 07777));
 	else if (type == S_IFLNK)
-		r = neg_errno(symlinkat(ne->target, dirfd, name));
+		r = neg_errno(sfs_symlinkat(ne->target, dirfd, name));
 	else if (ne->open_flags >= 0) {
-		r = ne->ret_fd = openat(dirfd, name,
+		r = ne->ret_fd = sfs_openat(dirfd, name,
 					(ne->open_flags | O_CREAT | O_EXCL | O_CLOEXEC) & ~O_NOFOLLOW,
 					ne->mode & 07777);
 		r = r < 0 ? -errno : 0;
@@ -380,12 +379,12 @@ static int create_in_upper(struct create_ctx *c, struct new_entry *ne)
 		return r;
 	SFS_TRACE("create %s over whiteout", c->path);
 	if (c->over_whiteout && S_ISDIR(ne->mode)) {
-		r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, c->path,
+		r = neg_errno(sfs_renameat2(fs->workfd, tmp, fs->upper->fd, c->path,
 					RENAME_EXCHANGE));
 		if (r == 0)
-			unlinkat(fs->workfd, tmp, 0); /* the old whiteout */
+			sfs_unlinkat(fs->workfd, tmp, 0); /* the old whiteout */
 	} else {
-		r = neg_errno(renameat(fs->workfd, tmp, fs->upper->fd, c->path));
+		r = neg_errno(sfs_renameat(fs->workfd, tmp, fs->upper->fd, c->path));
 	}
 	if (r < 0) {
 		if (ne->ret_fd >= 0) {
@@ -634,20 +633,20 @@ static int make_chardev_whiteout(struct sfs_fs *fs, int dirfd, const char *name)
 {
 	int r;
 
-	r = neg_errno(linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
+	r = neg_errno(sfs_linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
 	if (r == -EMLINK || r == -ENOENT) {
 		/* the shared inode is full (or gone): start a new one */
 		char tmp[64];
 
 		sfs_work_tmpname(fs, tmp, sizeof(tmp));
-		if (mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) == 0 &&
-		    renameat(fs->workfd, tmp, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
-			unlinkat(fs->workfd, tmp, 0);
-		r = neg_errno(linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
+		if (sfs_mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) == 0 &&
+		    sfs_renameat(fs->workfd, tmp, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
+			sfs_unlinkat(fs->workfd, tmp, 0);
+		r = neg_errno(sfs_linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
 	}
 	if (r == -EEXIST || r == 0)
 		return r;
-	return neg_errno(mknodat(dirfd, name, S_IFCHR, makedev(0, 0)));
+	return neg_errno(sfs_mknodat(dirfd, name, S_IFCHR, makedev(0, 0)));
 }
 
 /* Put a whiteout at path (nothing in the upper layer there yet). */
@@ -666,7 +665,7 @@ static int create_whiteout(struct sfs_fs *fs, struct sfs_node *parent, const cha
 	/* lookups must probe for ".wh.NAME" in this directory again */
 	if (parent)
 		__atomic_fetch_or(&parent->whfile_present, 1ull, __ATOMIC_RELAXED);
-	fd = openat(fs->upper->fd, whp, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
+	fd = sfs_openat(fs->upper->fd, whp, O_CREAT | O_WRONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	close(fd);
@@ -681,11 +680,11 @@ static int remove_upper(struct sfs_fs *fs, const char *path, bool is_dir)
 	int r;
 
 	SFS_TRACE("remove %s", path);
-	r = neg_errno(unlinkat(fs->upper->fd, path, is_dir ? AT_REMOVEDIR : 0));
+	r = neg_errno(sfs_unlinkat(fs->upper->fd, path, is_dir ? AT_REMOVEDIR : 0));
 	if (r != -ENOTEMPTY && r != -EEXIST)
 		return r;
 	sfs_work_tmpname(fs, tmp, sizeof(tmp));
-	r = neg_errno(renameat(fs->upper->fd, path, fs->workfd, tmp));
+	r = neg_errno(sfs_renameat(fs->upper->fd, path, fs->workfd, tmp));
 	if (r < 0)
 		return r;
 	return sfs_rm_rf_at(fs->workfd, tmp);
@@ -711,16 +710,16 @@ static int replace_with_whiteout(struct sfs_fs *fs, struct sfs_node *parent,
 	if (r < 0)
 		return r;
 	SFS_TRACE("whiteout %s (exchange)", path);
-	r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, path, RENAME_EXCHANGE));
+	r = neg_errno(sfs_renameat2(fs->workfd, tmp, fs->upper->fd, path, RENAME_EXCHANGE));
 	if (r == -EACCES && is_dir) {
 		/* moving a directory needs write permission on it; this one
 		 * (ours, made read-only through the mount) is going away */
-		if (fchmodat(fs->upper->fd, path, S_IRWXU, 0) == 0)
-			r = neg_errno(renameat2(fs->workfd, tmp, fs->upper->fd, path,
+		if (sfs_fchmodat(fs->upper->fd, path, S_IRWXU, 0) == 0)
+			r = neg_errno(sfs_renameat2(fs->workfd, tmp, fs->upper->fd, path,
 						RENAME_EXCHANGE));
 	}
 	if (r < 0) {
-		unlinkat(fs->workfd, tmp, 0);
+		sfs_unlinkat(fs->workfd, tmp, 0);
 		return r;
 	}
 	/* The name is gone already; what cannot be removed now is garbage in
@@ -976,7 +975,7 @@ static int rename_exchange(struct rename_ctx *c)
 			return r;
 	}
 	SFS_TRACE("exchange %s %s", c->opath, c->npath);
-	r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd, c->npath,
+	r = neg_errno(sfs_renameat2(fs->upper->fd, c->opath, fs->upper->fd, c->npath,
 				RENAME_EXCHANGE));
 	if (r < 0)
 		return r;
@@ -1021,7 +1020,7 @@ static int clear_target(struct rename_ctx *c, bool *ret_whiteout_at_new)
 		}
 		return 0;
 	}
-	if (fstatat(fs->upper->fd, c->npath, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	if (sfs_fstatat(fs->upper->fd, c->npath, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    sfs_is_whiteout_stat(&st))
 		*ret_whiteout_at_new = true;
 	return 0;
@@ -1047,21 +1046,21 @@ static int rename_plain(struct rename_ctx *c)
 	if (wh_at_new) {
 		/* Exchange with the whiteout: it lands at the old name, where
 		 * a whiteout is wanted if a lower entry is there. */
-		r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd,
+		r = neg_errno(sfs_renameat2(fs->upper->fd, c->opath, fs->upper->fd,
 					c->npath, RENAME_EXCHANGE));
 		if (r == 0 && !src_lower)
-			r = neg_errno(unlinkat(fs->upper->fd, c->opath, 0));
+			r = neg_errno(sfs_unlinkat(fs->upper->fd, c->opath, 0));
 	} else if (src_lower && fs->wh_style == SFS_WHITEOUT_CHARDEV) {
-		r = neg_errno(renameat2(fs->upper->fd, c->opath, fs->upper->fd,
+		r = neg_errno(sfs_renameat2(fs->upper->fd, c->opath, fs->upper->fd,
 					c->npath, RENAME_WHITEOUT));
 		if (r == -EINVAL) {
 			/* the upper filesystem cannot: two steps */
-			r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
+			r = neg_errno(sfs_renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
 			if (r == 0)
 				r = create_whiteout(fs, c->oldparent, c->oppath, c->oldname, c->opath);
 		}
 	} else {
-		r = neg_errno(renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
+		r = neg_errno(sfs_renameat(fs->upper->fd, c->opath, fs->upper->fd, c->npath));
 		if (r == 0 && src_lower)
 			r = create_whiteout(fs, c->oldparent, c->oppath, c->oldname, c->opath);
 	}
@@ -1069,8 +1068,8 @@ static int rename_plain(struct rename_ctx *c)
 		return r;
 	/* a ".wh.NEWNAME" beside the new name is obsolete now */
 	if (whname_path(c->nppath, c->newname, &whp) == 0 &&
-	    fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		unlinkat(fs->upper->fd, whp, 0);
+	    sfs_fstatat(fs->upper->fd, whp, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		sfs_unlinkat(fs->upper->fd, whp, 0);
 	forget_name(fs, c->newparent, c->newname);
 	return move_node(fs, c->src, c->newparent, c->newname);
 }

@@ -59,7 +59,7 @@ int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 		char iname[64];
 
 		sfs_index_name(n->st_ino, iname, sizeof(iname));
-		fd = openat(fs->indexfd, iname, flags);
+		fd = sfs_openat(fs->indexfd, iname, flags);
 		return fd < 0 ? -errno : fd;
 	} else if (n->n_lower > 0) {
 		if (wants_write(flags))
@@ -67,13 +67,13 @@ int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 		dfd = fs->layers[n->lower[0].layer].fd;
 		path = n->lower[0].path;
 		/* Reading a lower file must not change it, not even atime. */
-		fd = openat(dfd, path, flags | O_NOATIME);
+		fd = sfs_openat(dfd, path, flags | O_NOATIME);
 		if (fd >= 0 || errno != EPERM)
 			return fd < 0 ? -errno : fd;
 	} else {
 		return -ESTALE;
 	}
-	fd = openat(dfd, path, flags);
+	fd = sfs_openat(dfd, path, flags);
 	return fd < 0 ? -errno : fd;
 }
 

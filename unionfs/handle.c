@@ -195,7 +195,7 @@ static int copyup_unlinked(struct sfs_fs *fs, struct sfs_node *n)
 		r = neg_errno(fstat(src, &st));
 		if (r < 0)
 			goto out;
-		data = openat(fs->workfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		data = sfs_openat(fs->workfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 			      (st.st_mode & 07777) | S_IRUSR | S_IWUSR);
 		r = data < 0 ? -errno : sfs_copy_data(src, data, st.st_size);
 		if (r < 0)

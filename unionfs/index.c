@@ -145,7 +145,7 @@ static int nlinks_load(struct sfs_fs *fs, struct sfs_nlinks *t)
 	char tmp[64];
 	int fd, r;
 
-	fd = openat(fs->indexfd, "nlinks", O_RDONLY | O_CLOEXEC);
+	fd = sfs_openat(fs->indexfd, "nlinks", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		f = fdopen(fd, "r");
 		if (!f) {
@@ -159,7 +159,7 @@ static int nlinks_load(struct sfs_fs *fs, struct sfs_nlinks *t)
 		}
 	}
 	sfs_work_tmpname(fs, tmp, sizeof(tmp));
-	fd = openat(fs->workfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = sfs_openat(fs->workfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	for (size_t i = 0; i < t->nslots; i++) {
@@ -171,18 +171,18 @@ static int nlinks_load(struct sfs_fs *fs, struct sfs_nlinks *t)
 		len = nl_line(line, sizeof(line), t->slots[i].ino, t->slots[i].n);
 		if (write(fd, line, len) != len) {
 			close(fd);
-			unlinkat(fs->workfd, tmp, 0);
+			sfs_unlinkat(fs->workfd, tmp, 0);
 			return -EIO;
 		}
 	}
-	if (fsync(fd) < 0 || renameat(fs->workfd, tmp, fs->indexfd, "nlinks") < 0) {
+	if (fsync(fd) < 0 || sfs_renameat(fs->workfd, tmp, fs->indexfd, "nlinks") < 0) {
 		r = -errno;
 		close(fd);
-		unlinkat(fs->workfd, tmp, 0);
+		sfs_unlinkat(fs->workfd, tmp, 0);
 		return r;
 	}
 	close(fd);
-	t->logfd = openat(fs->indexfd, "nlinks", O_WRONLY | O_APPEND | O_CLOEXEC);
+	t->logfd = sfs_openat(fs->indexfd, "nlinks", O_WRONLY | O_APPEND | O_CLOEXEC);
 	return t->logfd < 0 ? -errno : 0;
 }
 
@@ -207,7 +207,7 @@ int sfs_index_open(struct sfs_fs *fs)
 	fs->nlinks = t;
 	atomic_store(&fs->index_nlink_used, t->count > 0);
 
-	fd = openat(fs->indexfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = sfs_openat(fs->indexfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);

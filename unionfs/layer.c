@@ -173,17 +173,17 @@ static void probe_upper(struct sfs_fs *fs)
 
 	/* Whiteouts: the kernel format needs CAP_MKNOD. */
 	sfs_work_tmpname(fs, name, sizeof(name));
-	if (mknodat(fs->workfd, name, S_IFCHR, makedev(0, 0)) == 0) {
+	if (sfs_mknodat(fs->workfd, name, S_IFCHR, makedev(0, 0)) == 0) {
 		fs->wh_style = SFS_WHITEOUT_CHARDEV;
 		/* the first shared whiteout inode (dir.c) */
-		if (renameat(fs->workfd, name, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
-			unlinkat(fs->workfd, name, 0);
+		if (sfs_renameat(fs->workfd, name, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
+			sfs_unlinkat(fs->workfd, name, 0);
 	} else {
 		fs->wh_style = SFS_WHITEOUT_WHNAME;
 	}
 
 	sfs_work_tmpname(fs, name, sizeof(name));
-	fd = openat(fs->workfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	fd = sfs_openat(fs->workfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	fs->trusted_xattrs = !fs->cfg->userxattr &&
@@ -194,7 +194,7 @@ static void probe_upper(struct sfs_fs *fs)
 	    fsetxattr(fd, "user.overlay.sfsprobe", "y", 1, 0) < 0)
 		fs->metacopy = false;
 	close(fd);
-	unlinkat(fs->workfd, name, 0);
+	sfs_unlinkat(fs->workfd, name, 0);
 }
 
 static int open_workdir(struct sfs_fs *fs, char **ret_msg)
@@ -225,15 +225,15 @@ static int open_workdir(struct sfs_fs *fs, char **ret_msg)
 	r = sfs_rm_rf_at(wfd, "work");
 	if (r < 0)
 		return fail(ret_msg, r, "cannot clean workdir '%s'", cfg->workdir);
-	if (mkdirat(wfd, "work", 0700) < 0)
+	if (sfs_mkdirat(wfd, "work", 0700) < 0)
 		return fail(ret_msg, -errno, "cannot create '%s/work'", cfg->workdir);
-	if (mkdirat(wfd, "sfs-index", 0700) < 0 && errno != EEXIST)
+	if (sfs_mkdirat(wfd, "sfs-index", 0700) < 0 && errno != EEXIST)
 		return fail(ret_msg, -errno, "cannot create '%s/sfs-index'",
 			    cfg->workdir);
-	fs->workfd = openat(wfd, "work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fs->workfd = sfs_openat(wfd, "work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->workfd < 0)
 		return -errno;
-	fs->indexfd = openat(wfd, "sfs-index", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fs->indexfd = sfs_openat(wfd, "sfs-index", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->indexfd < 0)
 		return -errno;
 	return 0;

@@ -55,12 +55,90 @@ struct lookup_ctx {
 	unsigned cap;
 };
 
+/*
+ * The path-based calls (the l*xattr family) take no directory descriptor,
+ * so they name an entry "/proc/self/fd/<layer fd>/<path>".  Where that is
+ * longer than the kernel takes (PATH_MAX), the entry's directory is opened
+ * and the name alone follows its descriptor.  Such descriptors stay open in
+ * a small ring per thread (a caller uses at most two such paths at once) and
+ * are closed when the ring comes round or the thread ends.
+ */
+#define PROC_RING 4
+
+struct proc_ring {
+	int fd[PROC_RING];
+	unsigned next;
+};
+
+static pthread_key_t proc_ring_key;
+static pthread_once_t proc_ring_once = PTHREAD_ONCE_INIT;
+
+static void proc_ring_free(void *p)
+{
+	struct proc_ring *ring = p;
+
+	for (unsigned i = 0; i < PROC_RING; i++)
+		if (ring->fd[i] >= 0)
+			close(ring->fd[i]);
+	free(ring);
+}
+
+static void proc_ring_init(void)
+{
+	if (pthread_key_create(&proc_ring_key, proc_ring_free) != 0)
+		abort();
+}
+
+/* Keep fd open for a while on this thread; the oldest one kept is closed. */
+static int proc_ring_keep(int fd)
+{
+	struct proc_ring *ring;
+
+	pthread_once(&proc_ring_once, proc_ring_init);
+	ring = pthread_getspecific(proc_ring_key);
+	if (!ring) {
+		ring = malloc(sizeof(*ring));
+		if (!ring || pthread_setspecific(proc_ring_key, ring) != 0) {
+			free(ring);
+			close(fd);
+			return -ENOMEM;
+		}
+		for (unsigned i = 0; i < PROC_RING; i++)
+			ring->fd[i] = -1;
+		ring->next = 0;
+	}
+	if (ring->fd[ring->next] >= 0)
+		close(ring->fd[ring->next]);
+	ring->fd[ring->next] = fd;
+	ring->next = (ring->next + 1) % PROC_RING;
+	return 0;
+}
+
 int sfs_proc_path(const struct sfs_fs *fs, unsigned layer, const char *path,
 		  char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "/proc/self/fd/%d/%s", fs->layers[layer].fd, path);
+	_cleanup_free_ char *dir = NULL;
+	const char *slash;
+	int n, fd;
 
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	n = snprintf(buf, size, "/proc/self/fd/%d/%s", fs->layers[layer].fd, path);
+	if (n < 0)
+		return -ENAMETOOLONG;
+	if ((size_t)n < size && n < PATH_MAX)
+		return 0;
+	/* too long for the kernel: name the entry through its directory */
+	slash = strrchr(path, '/');
+	if (!slash || !(dir = strndup(path, (size_t)(slash - path))))
+		return slash ? -ENOMEM : -ENAMETOOLONG;
+	fd = sfs_openat(fs->layers[layer].fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, size, "/proc/self/fd/%d/%s", fd, slash + 1);
+	if (n < 0 || (size_t)n >= size || n >= PATH_MAX) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	return proc_ring_keep(fd);
 }
 
 static bool xattr_is(const char *name, const char *suffix)
@@ -148,7 +226,7 @@ static int read_markers(struct sfs_fs *fs, unsigned layer, const char *path,
 		r = sfs_path_join(path, SFS_WH_OPAQUE, &opq);
 		if (r < 0)
 			return r;
-		if (fstatat(fs->layers[layer].fd, opq, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (sfs_fstatat(fs->layers[layer].fd, opq, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			m->opaque = true;
 	}
 	return 0;
@@ -175,7 +253,7 @@ static bool has_whname(struct sfs_fs *fs, unsigned layer, const char *dir,
 		return false;
 	if (sfs_path_join(dir, whn, &p) < 0)
 		return false;
-	return fstatat(fs->layers[layer].fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return sfs_fstatat(fs->layers[layer].fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       !S_ISDIR(st.st_mode);
 }
 
@@ -333,7 +411,7 @@ static int redirect_walk(struct lookup_ctx *c, unsigned layer, const char *dir,
 		memcpy(path + len, p, n);
 		len += n;
 		path[len] = '\0';
-		if (fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (sfs_fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno != ENOENT)
 				return -errno;
 			if (n > NAME_MAX)
@@ -394,7 +472,7 @@ static int lookup_in(struct lookup_ctx *c, unsigned layer, const char *dir, cons
 	r = sfs_path_join(dir, name, &path);
 	if (r < 0)
 		return r;
-	if (fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (sfs_fstatat(fs->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -errno;
 		free(path);
 		if (r == -ENOENT || r == -ENOTDIR) {
@@ -453,7 +531,7 @@ static int lookup_upper(struct lookup_ctx *c)
 	r = sfs_path_join(dir, c->name, &path);
 	if (r < 0)
 		return r;
-	if (fstatat(fs->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (sfs_fstatat(fs->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -errno;
 		if (r != -ENOENT)
 			return r;
@@ -505,7 +583,7 @@ bool sfs_lower_exists(struct sfs_fs *fs, struct sfs_node *parent, const char *na
 
 		if (sfs_path_join(pl->path, name, &path) < 0)
 			return true; /* when in doubt, hide it */
-		if (fstatat(fs->layers[pl->layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (sfs_fstatat(fs->layers[pl->layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			return !sfs_is_whiteout_stat(&st);
 		if (errno != ENOENT && errno != ENOTDIR)
 			return true;
@@ -550,7 +628,7 @@ static void finish_found(struct sfs_fs *fs, struct sfs_found *ret)
 			struct stat ist;
 
 			sfs_index_name(ret->st_ino, iname, sizeof(iname));
-			ret->lower_group = fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0;
+			ret->lower_group = sfs_fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0;
 		}
 	}
 	/* A lower hard link whose inode was copied up under another name:
@@ -561,7 +639,7 @@ static void finish_found(struct sfs_fs *fs, struct sfs_found *ret)
 		struct stat ist;
 
 		sfs_index_name(ret->st_ino, iname, sizeof(iname));
-		if (fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (sfs_fstatat(fs->indexfd, iname, &ist, AT_SYMLINK_NOFOLLOW) == 0) {
 			ret->index_hit = true;
 			ret->st = ist;
 		}
@@ -687,7 +765,7 @@ static int lookup_single_lower(struct sfs_fs *fs, struct sfs_node *parent, const
 	r = sfs_path_join(pl->path, name, &path);
 	if (r < 0)
 		return r;
-	if (fstatat(fs->layers[layer].fd, path, &ret->st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (sfs_fstatat(fs->layers[layer].fd, path, &ret->st, AT_SYMLINK_NOFOLLOW) < 0) {
 		free(path);
 		return -ENOENT;
 	}
@@ -808,7 +886,7 @@ int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *na
 	/* Made just now in the upper layer: no markers and nothing below that
 	 * shows (a whiteout or an opaque directory hides it), so one stat
 	 * says all that lookup would. */
-	if (fstatat(fs->upper->fd, upath, &f.st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (sfs_fstatat(fs->upper->fd, upath, &f.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	finish_found(fs, &f);
 	r = new_node(fs, parent, name, &f, &n);

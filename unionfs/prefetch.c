@@ -136,10 +136,10 @@ static void enqueue(struct sfs_prefetch *pf, enum job_kind kind, unsigned layer,
 /* Open for reading, leaving atimes alone where the daemon may. */
 static int open_noatime(int dirfd, const char *path, int flags)
 {
-	int fd = openat(dirfd, path, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	int fd = sfs_openat(dirfd, path, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 
 	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, path, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = sfs_openat(dirfd, path, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	return fd;
 }
 
@@ -186,7 +186,7 @@ static void run_job(struct sfs_prefetch *pf, const struct prefetch_job *job)
 		if (read_files && de->d_type == DT_REG && files++ < PREFETCH_FILES)
 			read_ahead_file(dirfd(d), de->d_name);
 		else if (job->kind == JOB_DIR)
-			(void)fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
+			(void)sfs_fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
 	}
 }
 

@@ -170,10 +170,10 @@ static mode_t lend_upper_dir(struct sfs_fs *fs, unsigned layer, const char *path
 
 	if (!fs->layers[layer].upper || fs->can_chown)
 		return 0;
-	if (fstatat(lfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+	if (sfs_fstatat(lfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid() || (st.st_mode & (S_IRUSR | S_IXUSR)) == (S_IRUSR | S_IXUSR))
 		return 0;
-	if (fchmodat(lfd, path, (st.st_mode & 07777) | S_IRUSR | S_IXUSR, 0) < 0)
+	if (sfs_fchmodat(lfd, path, (st.st_mode & 07777) | S_IRUSR | S_IXUSR, 0) < 0)
 		return 0;
 	return S_IFDIR | (st.st_mode & 07777);
 }
@@ -189,7 +189,7 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 
 	mode_t lent = lend_upper_dir(fs, layer, path);
 
-	fd = openat(fs->layers[layer].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = sfs_openat(fs->layers[layer].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 		goto out;
@@ -220,7 +220,7 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 		if (type == DT_CHR || type == DT_UNKNOWN) {
 			struct stat st;
 
-			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			if (sfs_fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				continue; /* vanished */
 			type = dtype_of(st.st_mode);
 			if (sfs_is_whiteout_stat(&st))
@@ -233,7 +233,7 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 	r = errno ? -errno : 0;
 out:
 	if (lent)
-		fchmodat(fs->layers[layer].fd, path, lent & 07777, 0);
+		sfs_fchmodat(fs->layers[layer].fd, path, lent & 07777, 0);
 	return r;
 }
 
@@ -513,7 +513,7 @@ void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	if (h->node->in_upper) {
 		r = sfs_node_upper_path(h->node, &upath);
 		if (r == 0) {
-			fd = openat(fs->upper->fd, upath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = sfs_openat(fs->upper->fd, upath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			r = fd < 0 ? -errno : 0;
 		}
 	}

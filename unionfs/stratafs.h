@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "longpath.h"
 #include "options.h"
 #include "whiteout.h"
 

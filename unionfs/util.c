@@ -139,14 +139,14 @@ int sfs_rm_rf_at(int atfd, const char *name)
 	struct dirent *de;
 	int fd, r;
 
-	r = neg_errno(unlinkat(atfd, name, 0));
+	r = neg_errno(sfs_unlinkat(atfd, name, 0));
 	if (r != -EISDIR && r != -EPERM)
 		return r == -ENOENT ? 0 : r;
 
 	/* It goes anyway: make sure the daemon may list and empty it, even
 	 * if it was made read-only or unsearchable through the mount. */
-	fchmodat(atfd, name, S_IRWXU, 0);
-	fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sfs_fchmodat(atfd, name, S_IRWXU, 0);
+	fd = sfs_openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
@@ -162,7 +162,7 @@ int sfs_rm_rf_at(int atfd, const char *name)
 		if (r < 0)
 			return r;
 	}
-	return neg_errno(unlinkat(atfd, name, AT_REMOVEDIR));
+	return neg_errno(sfs_unlinkat(atfd, name, AT_REMOVEDIR));
 }
 
 /* Run op on path, lending the daemon write permission on its own file

@@ -431,6 +431,61 @@ test_read_only_fd_of_lower_then_write_elsewhere() {
         assert_file_content "$UPPER/lower" replaced
 }
 
+# A tree deeper than PATH_MAX, made and used with relative paths (as
+# pjdfstest's ENAMETOOLONG tests do): the daemon's own paths into the
+# layers are longer than the kernel takes in one call.
+_deep_tree() { # MODE ROOT: make a deep tree in a layer / act on it through the mount
+        "$PYTHON" - "$@" <<'PY'
+import errno, os, sys
+mode, root = sys.argv[1], sys.argv[2]
+comp = "d" * 200
+os.chdir(root)
+if mode == "lower":
+    for _ in range(25):                    # 25 x 201 bytes deep
+        os.mkdir(comp); os.chdir(comp)
+    open("f", "w").write("deep\n")
+    sys.exit(0)
+for _ in range(25):
+    os.chdir(comp)
+if mode == "check":                        # after a remount, and on the upper layer
+    assert open("f").read() == "deep\nmore\n", "f"
+    assert os.stat("f").st_mode & 0o7777 == 0o600
+    assert os.getxattr("f", "user.deep") == b"1"
+    assert sorted(os.listdir(".")) == ["f", "new"], os.listdir(".")
+    sys.exit(0)
+def ok(what, fn):
+    try:
+        fn()
+    except OSError as e:
+        sys.exit("%s: %s" % (what, errno.errorcode[e.errno]))
+ok("read", lambda: open("f").read() == "deep\n" or sys.exit("read: wrong content"))
+ok("chmod", lambda: os.chmod("f", 0o600))
+ok("append", lambda: open("f", "a").write("more\n"))
+ok("setxattr", lambda: os.setxattr("f", "user.deep", b"1"))
+ok("listxattr", lambda: "user.deep" in os.listxattr("f") or sys.exit("listxattr"))
+ok("create", lambda: open("n", "w").write("n"))
+ok("link", lambda: os.link("n", "n2"))
+ok("rename", lambda: os.rename("n2", "n3"))
+ok("symlink", lambda: os.symlink("f", "s"))
+ok("mkfifo", lambda: os.mkfifo("p"))
+ok("unlink", lambda: [os.unlink(x) for x in ("n", "n3", "s", "p")])
+ok("mkdir", lambda: os.mkdir("new"))
+ok("mkdir/rmdir", lambda: (os.mkdir("gone"), os.rmdir("gone")))
+PY
+}
+
+test_paths_longer_than_path_max() {
+        L1=$(mk_layer l1)
+        mkdir -p "$L1/top"
+        _deep_tree lower "$L1/top" || fail "cannot make the lower tree"
+        sfs_mount "$L1"
+        _deep_tree use "$MNT/top" || fail "operations in a deep tree failed"
+        _deep_tree check "$MNT/top" || fail "the merged view is wrong"
+        _deep_tree check "$UPPER/top" || fail "the upper layer is wrong"
+        sfs_remount
+        _deep_tree check "$MNT/top" || fail "the merged view is wrong after a remount"
+}
+
 test_large_file_write_read() {
         _mount_one_lower
         head -c $((64 << 20)) /dev/urandom >"$T/big"

@@ -15,21 +15,22 @@
 
 int sfs_at_open(int dirfd, const char *path, struct sfs_at *at)
 {
-	const char *p = path;
+	size_t off = 0; /* of the part of path not opened yet */
 	int cur = dirfd;
 
 	at->own_fd = -1;
 	/* each round opens the longest piece of whole names the kernel takes */
-	while (strnlen(p, PATH_MAX) == PATH_MAX) {
-		const char *cut = memrchr(p, '/', PATH_MAX - 1);
+	while (strnlen(path + off, PATH_MAX) == PATH_MAX) {
+		const char *cut = memrchr(path + off, '/', PATH_MAX - 1);
+		size_t len = cut ? (size_t)(cut - (path + off)) : 0;
 		char *piece;
 		int next;
 
-		if (!cut || cut == p) {
+		if (len == 0) {
 			errno = ENAMETOOLONG; /* one name longer than that */
 			goto fail;
 		}
-		piece = strndup(p, (size_t)(cut - p));
+		piece = strndup(path + off, len);
 		if (!piece)
 			goto fail;
 		next = openat(cur, piece, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -39,10 +40,10 @@ int sfs_at_open(int dirfd, const char *path, struct sfs_at *at)
 		if (at->own_fd >= 0)
 			close(at->own_fd);
 		cur = at->own_fd = next;
-		p = cut + 1;
+		off += len + 1;
 	}
 	at->dirfd = cur;
-	at->path = p;
+	at->path = path + off;
 	return 0;
 fail:
 	sfs_at_close(at);

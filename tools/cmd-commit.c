@@ -103,47 +103,6 @@ static bool is_opaque_dir(int dfd)
 	return fstatat(dfd, ".wh..wh..opq", &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Does @rel ("a/b") exist in the merged view of the image's layers? */
-static bool lower_exists(struct diff_ctx *c, const char *rel)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		_cleanup_close_ int cur = open(c->lowers[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		_cleanup_free_ char *copy = strdup(rel);
-		char *p = copy, *slash;
-		bool blocked = false;
-
-		if (cur < 0 || !copy)
-			return false;
-		for (;;) {
-			int next;
-
-			slash = strchr(p, '/');
-			if (slash)
-				*slash = '\0';
-			if (is_whiteout_at(cur, p))
-				return false;
-			if (!slash) {
-				struct stat st;
-
-				if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
-					return true;
-				break;
-			}
-			next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (next < 0)
-				break;
-			close(cur);
-			cur = next;
-			if (is_opaque_dir(cur))
-				blocked = true;
-			p = slash + 1;
-		}
-		if (blocked)
-			return false;
-	}
-	return false;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -192,6 +151,30 @@ static int open_layer_dir(const char *layer, const char *rel, bool *end)
 		p = slash ? slash + 1 : p + strlen(p);
 	}
 	return cur >= 0 ? cur : -ENOENT;
+}
+
+/* Does @rel ("a/b") exist in the merged view of the image's layers? */
+static bool lower_exists(struct diff_ctx *c, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	_cleanup_free_ char *dir = strndup(rel, slash ? (size_t)(slash - rel) : 0);
+	const char *name = slash ? slash + 1 : rel;
+	bool end = false;
+
+	if (!dir)
+		return false;
+	for (size_t i = 0; i < c->n && !end; i++) {
+		_cleanup_close_ int fd = open_layer_dir(c->lowers[i], dir, &end);
+		struct stat st;
+
+		if (fd < 0)
+			continue;
+		if (is_whiteout_at(fd, name))
+			return false;
+		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*

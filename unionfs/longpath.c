@@ -132,18 +132,27 @@ int sfs_utimensat(int dirfd, const char *path, const struct timespec times[2], i
 	AT_CALL(int, dirfd, path, utimensat(at.dirfd, at.path, times, flags));
 }
 
+/* Resolve two (dirfd, path) pairs; on error nothing stays open. */
+static int at_open_two(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		       struct sfs_at *from, struct sfs_at *to)
+{
+	if (sfs_at_open(olddirfd, oldpath, from) < 0)
+		return -1;
+	if (sfs_at_open(newdirfd, newpath, to) < 0) {
+		sfs_at_close(from);
+		return -1;
+	}
+	return 0;
+}
+
 int sfs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		  unsigned int flags)
 {
 	struct sfs_at from, to;
 	int r;
 
-	if (sfs_at_open(olddirfd, oldpath, &from) < 0)
+	if (at_open_two(olddirfd, oldpath, newdirfd, newpath, &from, &to) < 0)
 		return -1;
-	if (sfs_at_open(newdirfd, newpath, &to) < 0) {
-		sfs_at_close(&from);
-		return -1;
-	}
 	r = renameat2(from.dirfd, from.path, to.dirfd, to.path, flags);
 	sfs_at_close(&to);
 	sfs_at_close(&from);
@@ -161,12 +170,8 @@ int sfs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newp
 	struct sfs_at from, to;
 	int r;
 
-	if (sfs_at_open(olddirfd, oldpath, &from) < 0)
+	if (at_open_two(olddirfd, oldpath, newdirfd, newpath, &from, &to) < 0)
 		return -1;
-	if (sfs_at_open(newdirfd, newpath, &to) < 0) {
-		sfs_at_close(&from);
-		return -1;
-	}
 	r = linkat(from.dirfd, from.path, to.dirfd, to.path, flags);
 	sfs_at_close(&to);
 	sfs_at_close(&from);

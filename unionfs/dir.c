@@ -624,6 +624,19 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /* ---------------------------------------------------------------- */
 /* removal */
 
+/* The inode of the shared whiteout (below): listings know its links by
+ * their d_ino, without a stat. */
+void sfs_shared_whiteout_update(struct sfs_fs *fs)
+{
+	struct stat st;
+
+	if (sfs_fstatat(fs->workfd, SFS_SHARED_WHITEOUT, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    sfs_is_whiteout_stat(&st))
+		atomic_store(&fs->shared_whiteout_ino, st.st_ino);
+	else
+		atomic_store(&fs->shared_whiteout_ino, 0);
+}
+
 /*
  * A char-device whiteout at dirfd/name.  Whiteouts are hard links to one
  * shared whiteout inode in workdir/work (as kernel overlayfs does): a link
@@ -642,6 +655,7 @@ static int make_chardev_whiteout(struct sfs_fs *fs, int dirfd, const char *name)
 		if (sfs_mknodat(fs->workfd, tmp, S_IFCHR, makedev(0, 0)) == 0 &&
 		    sfs_renameat(fs->workfd, tmp, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
 			sfs_unlinkat(fs->workfd, tmp, 0);
+		sfs_shared_whiteout_update(fs);
 		r = neg_errno(sfs_linkat(fs->workfd, SFS_SHARED_WHITEOUT, dirfd, name, 0));
 	}
 	if (r == -EEXIST || r == 0)
@@ -777,6 +791,14 @@ static int check_dir_empty(struct sfs_fs *fs, struct sfs_node *parent,
 	return sfs_dir_check_empty(fs, &tmp);
 }
 
+/* A member of a link group that still has its name: the kernel updates
+ * the inode of the name just removed itself. */
+static bool still_named(struct sfs_node *member, void *payload)
+{
+	(void)payload;
+	return !member->unlinked;
+}
+
 static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 			const char *name, bool is_dir)
 {
@@ -812,7 +834,8 @@ static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 		goto out;
 	if (!is_dir && f.in_upper)
 		pin_name(fs, parent, name);
-	if (!sfs_lower_exists(fs, parent, name))
+	/* an entry lookup found only below is there, of course */
+	if (f.in_upper && !sfs_lower_exists(fs, parent, name))
 		r = remove_upper(fs, path, is_dir);
 	else if (f.in_upper)
 		r = replace_with_whiteout(fs, parent, ppath, name, path, is_dir);
@@ -825,7 +848,7 @@ static int remove_entry(struct sfs_fs *fs, struct sfs_node *parent,
 	if (f.lower_group) {
 		/* the other names of a lower inode count one link less */
 		r = sfs_index_nlink_adjust(fs, f.st_ino, f.st.st_nlink, -1);
-		n_inos = sfs_group_members(fs, f.st_ino, NULL, &inos, NULL, NULL);
+		n_inos = sfs_group_members(fs, f.st_ino, NULL, &inos, still_named, NULL);
 	}
 out:
 	pthread_rwlock_unlock(&fs->tree_lock);

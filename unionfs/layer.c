@@ -178,6 +178,7 @@ static void probe_upper(struct sfs_fs *fs)
 		/* the first shared whiteout inode (dir.c) */
 		if (sfs_renameat(fs->workfd, name, fs->workfd, SFS_SHARED_WHITEOUT) < 0)
 			sfs_unlinkat(fs->workfd, name, 0);
+		sfs_shared_whiteout_update(fs);
 	} else {
 		fs->wh_style = SFS_WHITEOUT_WHNAME;
 	}

@@ -217,7 +217,12 @@ static int read_layer(struct sfs_fs *fs, struct sfs_dirmerge *m, unsigned layer,
 				goto out;
 			continue;
 		}
-		if (type == DT_CHR || type == DT_UNKNOWN) {
+		if (type == DT_CHR && fs->layers[layer].upper && de->d_ino &&
+		    de->d_ino == atomic_load_explicit(&fs->shared_whiteout_ino,
+						      memory_order_relaxed)) {
+			/* a link of our shared whiteout: no need to look */
+			flags |= SFS_DE_WHITEOUT;
+		} else if (type == DT_CHR || type == DT_UNKNOWN) {
 			struct stat st;
 
 			if (sfs_fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)

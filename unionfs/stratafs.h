@@ -291,6 +291,8 @@ int sfs_copyup(struct sfs_fs *fs, struct sfs_node *n, bool meta_only);
 
 /* The shared whiteout inode in workdir/work (dir.c). */
 #define SFS_SHARED_WHITEOUT "#sfs-whiteout"
+/* Remember the inode of the shared whiteout after it was (re)made. */
+void sfs_shared_whiteout_update(struct sfs_fs *fs);
 
 /* Unique temporary name in the work directory. */
 void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
@@ -574,6 +576,9 @@ struct sfs_fs {
 	unsigned ring_size, ring_pos;
 	atomic_bool index_data_used;    /* data copies recorded in the index */
 	atomic_uint_fast64_t tmp_counter;
+	/* inode of workdir/work/#sfs-whiteout, which the upper layer's
+	 * whiteouts are links of (dir.c); 0: none */
+	_Atomic ino_t shared_whiteout_ino;
 	atomic_uint_fast64_t generation;
 	/* listings of big directories, replaced in turn (readdir.c) */
 	pthread_mutex_t listing_lock;

@@ -105,6 +105,30 @@ test_rmdir_after_emptying_lower_dir() {
         assert_whiteout_on_disk "$UPPER/d"
 }
 
+# Listings know the daemon's own whiteouts by inode number (links of one
+# shared whiteout); other char devices, and whiteouts another overlay made,
+# are still looked at.
+test_whiteouts_and_devices_among_many_deleted_entries() {
+        need_root
+        L1=$(mk_layer l1)
+        local i
+        for i in $(seq 40); do mk_file "$L1/d/f$i" "$i"; done
+        mk_dir "$UPPER/d"
+        mknod "$UPPER/d/f3" c 0 0 # a whiteout made elsewhere
+        sfs_mount "$L1"
+        rm "$MNT"/d/f{10..40}
+        assert_listing "$MNT/d" "f1 f2 f4 f5 f6 f7 f8 f9"
+        mknod "$MNT/d/null" c 1 3
+        rm "$MNT"/d/f?
+        assert_listing "$MNT/d" "null"
+        assert_errno ENOTEMPTY rmdir "$MNT/d"
+        rm "$MNT/d/null"
+        rmdir "$MNT/d" || fail "rmdir of a directory holding only whiteouts failed"
+        assert_whiteout_on_disk "$UPPER/d"
+        sfs_remount
+        assert_enoent "$MNT/d"
+}
+
 test_recreate_deleted_file() {
         L1=$(mk_layer l1)
         mk_file "$L1/f" lower

@@ -49,6 +49,7 @@ struct sfs_dirhandle {
 	struct sfs_dirmerge *m;      /* l->m */
 	ino_t *inos;                 /* d_ino per entry, 0: not computed yet */
 	uint64_t version;            /* node->dir_version of the snapshot */
+	bool cold;                   /* the snapshot read from the disk */
 };
 
 /* Listings with fewer entries come whole in the first readdirplus reply;
@@ -330,6 +331,7 @@ static int snapshot(struct sfs_fs *fs, struct sfs_dirhandle *h)
 		if (atomic_exchange_explicit(&h->node->looked_up_cold, false, memory_order_relaxed))
 			cold = true;
 		sfs_prefetch_listed(fs, h->node, l->m, cold);
+		h->cold = cold;
 	}
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (r < 0) {
@@ -416,6 +418,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct sfs_dirhandle *h = (struct sfs_dirhandle *)(uintptr_t)fi->fh;
 	_cleanup_free_ char *buf = malloc(size);
 	size_t pos = 0, count;
+	bool names_only;
 	int r = 0;
 
 	if (!buf) {
@@ -428,6 +431,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (r < 0)
 		goto out;
 	count = sfs_dirmerge_count(h->m) + 2;
+	/*
+	 * The kernel asks for the first batch of every listing with
+	 * attributes, and for later ones only once something looked entries
+	 * of the directory up.  A program that stats what it lists reads
+	 * those inodes from the disk either way, by LOOKUP if not here; one
+	 * that only lists (ls -f, a shell glob) would wait here for a few
+	 * hundred inodes read from the disk for nothing.  The first batch of
+	 * a big cold listing therefore carries names only: a zero node id
+	 * tells the kernel there are no attributes, and the entries still
+	 * reach the caller.  (Cold ls -f of 20k entries: 1.27x the kernel's
+	 * time before, 1.11x after; cold find and ls -l: unchanged.)
+	 */
+	names_only = plus && off == 0 && h->cold && count - 2 >= SFS_LISTING_KEEP_MIN;
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	for (size_t i = off; i < count; i++) {
 		struct fuse_entry_param e = { 0 };
@@ -442,7 +458,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			const struct sfs_dirent *d = sfs_dirmerge_get(h->m, i - 2);
 
 			name = d->name;
-			if (plus) {
+			if (plus && !names_only) {
 				r = sfs_lookup_entry_hint(fs, h->node, name,
 							  single_layer(fs, h->node, d), &e);
 				if (r == -ENOENT || r == -ESTALE) {

@@ -79,6 +79,39 @@ test_250_entries_merged_with_whiteouts() {
         assert_file_content "$UPPER/big/n000300" 300
 }
 
+# The first batch of a big listing read cold carries names without
+# attributes (readdir.c): what the caller sees is the same as ever.
+test_big_cold_listing_names_types_and_inode_numbers() {
+        need_root
+        local L1 L2 i got
+        L1=$(mk_layer l1) L2=$(mk_layer l2)
+        _mk_many "$L2/big" n 0 299
+        _mk_many "$L1/big" n 250 399
+        for i in 1 2 3; do
+                mk_dir "$L2/big/sub$i"
+                mk_symlink "$L1/big/link$i" n000001
+        done
+        mk_dir "$L1/big/sub2" # merged directory
+        mk_whiteout "$L1/big/n000007"
+        sfs_mount "$L1" "$L2"
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        got=$("$PYTHON" - "$MNT/big" <<'EOF2'
+import os, stat, sys
+bad, n = [], 0
+for e in os.scandir(sys.argv[1]):
+    n += 1
+    st = os.lstat(e.path)
+    kind = "d" if stat.S_ISDIR(st.st_mode) else "l" if stat.S_ISLNK(st.st_mode) else "f"
+    dkind = "d" if e.is_dir(follow_symlinks=False) else "l" if e.is_symlink() else "f"
+    if e.inode() != st.st_ino or kind != dkind:
+        bad.append("%s: d_ino %d st_ino %d, d_type %s mode %s" % (e.name, e.inode(), st.st_ino, dkind, kind))
+print(n, *bad[:5], sep="\n")
+EOF2
+)
+        assert_eq 405 "$got" "entries of a 405-entry merged dir listed cold, and d_ino/d_type against lstat"
+}
+
 test_stable_offsets_merged_dir() {
         L1=$(mk_layer l1) L2=$(mk_layer l2)
         _mk_many "$L2/d" lo 0 199

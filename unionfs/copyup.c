@@ -160,6 +160,7 @@ static int copy_regular(struct copyup_ctx *c)
 	if (c->meta_only) {
 		r = neg_errno(ftruncate(dst, c->st.st_size));
 	} else {
+		sfs_loop_may_block(); /* reads, writes and syncs the data */
 		src = sfs_openat(fs->layers[c->src_layer].fd, c->src_path,
 			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (src < 0)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "stratafs.h"
@@ -301,6 +302,35 @@ static ssize_t write_direct(int fd, struct fuse_bufvec *in, off_t off)
 	return n;
 }
 
+#ifdef __NR_cachestat
+#define SFS_NR_CACHESTAT __NR_cachestat
+#else
+#define SFS_NR_CACHESTAT 451 /* Linux 6.5, the same number on every architecture */
+#endif
+
+/* Whether the bytes [off, off + size) of fd, as far as they exist, are in
+ * the page cache: reading them then does not wait for the disk. */
+static bool data_cached(int fd, size_t size, off_t off)
+{
+	struct { uint64_t off, len; } range = { (uint64_t)off, size };
+	struct { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
+			  nr_recently_evicted; } cs;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t first = (uint64_t)off / page, end;
+	struct stat st;
+
+	if (syscall(SFS_NR_CACHESTAT, fd, &range, &cs, 0) < 0)
+		return false; /* no cachestat(2): assume the worst */
+	end = ((uint64_t)off + size + page - 1) / page;
+	if (cs.nr_cache >= end - first)
+		return true;
+	/* a read may ask for more than the file has */
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size >= (uint64_t)off + size)
+		return false;
+	end = ((uint64_t)st.st_size + page - 1) / page;
+	return end <= first || cs.nr_cache >= end - first;
+}
+
 void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -319,6 +349,8 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* Once replied to, an open's handle may be released at any moment:
 	 * only a cached handle is still ours to put. */
 	implicit = f->implicit;
+	if (!data_cached(fd, size, off))
+		sfs_loop_may_block();
 	if ((f->flags | fi->flags) & O_DIRECT) {
 		read_direct(req, fd, size, off);
 	} else {
@@ -345,6 +377,7 @@ void sfs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		return;
 	}
 	if ((f->flags | fi->flags) & O_DIRECT) {
+		sfs_loop_may_block();
 		r = write_direct(f->fd, in, off);
 	} else {
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -401,6 +434,7 @@ void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		sfs_reply_err(req, r);
 		return;
 	}
+	sfs_loop_may_block();
 	r = neg_errno(datasync ? fdatasync(f->fd) : fsync(f->fd));
 	sfs_handle_put(fs, f);
 	sfs_reply_err(req, r);
@@ -416,8 +450,10 @@ void sfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, /* write= */ true, &f);
 	if (r == 0 && !f->upper)
 		r = -EBADF;
-	else if (r == 0)
+	else if (r == 0) {
+		sfs_loop_may_block();
 		r = neg_errno(fallocate(f->fd, mode, offset, length));
+	}
 	if (f)
 		sfs_handle_put(fs, f);
 	sfs_reply_err(req, r);
@@ -442,6 +478,7 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		sfs_reply_err(req, r);
 		return;
 	}
+	sfs_loop_may_block();
 	n = copy_file_range(sfs_file_fd(fs, fin), &in, fout->fd, &out, len, flags);
 	if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP)) {
 		/* different filesystems below: copy by hand */

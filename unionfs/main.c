@@ -223,6 +223,7 @@ static int detach(void)
 static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv0)
 {
 	_cleanup_free_ char *opts = NULL;
+	sigset_t stop_signals, wait_mask;
 	struct fuse_session *se;
 	int r;
 
@@ -247,17 +248,37 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		if (r < 0)
 			goto out_unmount;
 	}
+	/* The signals that end the session (libfuse's handlers) reach the
+	 * thread that waits for them only: every thread made from here on
+	 * starts with them blocked. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &wait_mask);
 	/* after the fork: threads do not survive it */
 	r = sfs_notifier_start(fs);
 	if (r == 0)
 		r = sfs_prefetch_start(fs);
 	if (r < 0)
 		goto out_threads;
-	if (cfg->singlethread) {
+	if (!cfg->clone_fd) {
+		struct sfs_loop_config lc = {
+			.wait_mask = &wait_mask,
+			.spin_us = cfg->spin_us,
+			.max_threads = cfg->singlethread ? 1 : cfg->max_threads,
+			.max_idle_threads = cfg->max_idle_threads >= 0 ?
+					    (unsigned)cfg->max_idle_threads : 10,
+		};
+
+		r = sfs_loop_run(se, &lc);
+	} else if (cfg->singlethread) {
+		pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 		r = fuse_session_loop(se);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 
+		pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 		fuse_loop_cfg_set_clone_fd(lc, cfg->clone_fd);
 		fuse_loop_cfg_set_idle_threads(lc, cfg->max_idle_threads >= 0 ?
 					       (unsigned)cfg->max_idle_threads : 10);
@@ -269,6 +290,7 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 out_threads:
 	sfs_prefetch_stop(fs);
 	sfs_notifier_stop(fs);
+	pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 out_unmount:
 	fuse_session_unmount(se);
 out_handlers:

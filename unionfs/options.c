@@ -43,6 +43,12 @@
  * through the daemon, which invalidates what it changes. */
 #define DEFAULT_TIMEOUT 86400.0
 
+/* Microseconds the reader keeps asking for the next request after one
+ * (loop.c): longer than a program takes between two requests of a walk or
+ * a shell loop, short enough that an idle mount costs nothing. */
+#define DEFAULT_SPIN_US 50
+#define MAX_SPIN_US 10000
+
 struct parse_ctx {
 	struct sfs_config *cfg;
 	char *opts;         /* every -o argument, joined with ',' */
@@ -625,6 +631,16 @@ static int opt_max_threads(struct parse_ctx *p, const struct opt_def *d,
 	return 0;
 }
 
+static int opt_spin(struct parse_ctx *p, const struct opt_def *d, const char *value)
+{
+	uint32_t v;
+
+	if (parse_u32(value, &v) < 0 || v > MAX_SPIN_US)
+		return bad_value(p, d, value);
+	p->cfg->spin_us = v;
+	return 0;
+}
+
 static int opt_max_idle_threads(struct parse_ctx *p, const struct opt_def *d,
 				const char *value)
 {
@@ -666,6 +682,7 @@ static const struct opt_def opt_table[] = {
 	{ "writeback", ARG_REQUIRED, opt_bool_choice, CFG(writeback), BOOL01 },
 	{ "zero_open", ARG_REQUIRED, opt_bool_choice, CFG(zero_open), BOOL01 },
 	{ "dir_readahead", ARG_REQUIRED, opt_bool_choice, CFG(dir_readahead), BOOL01 },
+	{ "spin", ARG_REQUIRED, opt_spin, 0, "microseconds, 0 to 10000" },
 	{ "noxattrs", ARG_REQUIRED, opt_bool_choice, CFG(noxattrs), BOOL01 },
 	{ "plugins", ARG_REQUIRED, opt_plugins, 0, NULL },
 	{ "xattr_permissions", ARG_REQUIRED, opt_xattr_permissions, 0, "0|1|2" },
@@ -1002,6 +1019,7 @@ static struct sfs_config *config_new(void)
 	if (!cfg)
 		return NULL;
 	cfg->max_idle_threads = -1;
+	cfg->spin_us = DEFAULT_SPIN_US;
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->fsync = true;
 	cfg->squash_to_uid = -1;
@@ -1155,6 +1173,9 @@ static const char help_text[] =
 	"                         the first write instead of the open (default 0)\n"
 	"  dir_readahead=0|1      a listing that waited for the disk reads the\n"
 	"                         directories below it in the background (default 1)\n"
+	"  spin=MICROSECONDS      after a request, keep asking the kernel for the\n"
+	"                         next one this long before sleeping (default 50;\n"
+	"                         0: sleep at once)\n"
 	"  noxattrs=0|1           disable extended attributes\n"
 	"  xattr_permissions=0|1|2 store owner and mode in an xattr\n"
 	"  fast_ino=0|1, plugins= accepted, no effect (plugins must be empty)\n"

@@ -50,6 +50,7 @@ struct sfs_config {
 	bool clone_fd;
 	unsigned max_threads;      /* 0: library default */
 	int max_idle_threads;      /* -1: library default */
+	unsigned spin_us;          /* the reader polls this long after a request (loop.c) */
 	bool allow_other;
 	bool allow_root;
 	bool auto_unmount;

@@ -539,7 +539,9 @@ void sfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		}
 	}
 	pthread_rwlock_unlock(&fs->tree_lock);
-	if (r == 0 && fd >= 0)
+	if (r == 0 && fd >= 0) {
+		sfs_loop_may_block();
 		r = neg_errno(datasync ? fdatasync(fd) : fsync(fd));
+	}
 	sfs_reply_err(req, r);
 }

@@ -15,6 +15,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -350,6 +351,21 @@ void sfs_group_remove(struct sfs_fs *fs, struct sfs_node *n);
 size_t sfs_group_members(struct sfs_fs *fs, ino_t ino, struct sfs_node *except,
 			 fuse_ino_t **ret,
 			 bool (*fn)(struct sfs_node *member, void *payload), void *payload);
+/* ------------------------------------------------------------------ */
+/* loop.c */
+
+struct sfs_loop_config {
+	const sigset_t *wait_mask; /* of the calling thread while it waits */
+	unsigned spin_us;          /* poll this long for the next request */
+	unsigned max_threads;      /* 0: 10 */
+	unsigned max_idle_threads;
+};
+/* Serve the session until it ends: 0, or a negative errno. */
+int sfs_loop_run(struct fuse_session *se, const struct sfs_loop_config *cfg);
+/* The request this thread serves is about to wait (for the disk, mostly):
+ * if the thread reads the device, another worker takes over. */
+void sfs_loop_may_block(void);
+
 /* ------------------------------------------------------------------ */
 /* notify.c */
 

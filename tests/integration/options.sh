@@ -174,6 +174,32 @@ test_single_threaded_flag() {
         assert_file_content "$UPPER/s" s
 }
 
+# Every session loop serves the same: stratafs's own with and without
+# spinning, one thread, and libfuse's (clone_fd); each ends at the unmount.
+test_session_loops() {
+        _lowers
+        local opts i pids
+        for opts in spin=0 spin=10000 max_threads=1 max_threads=2,max_idle_threads=0 clone_fd; do
+                sfs_mount -o "$opts" "$L1"
+                assert_file_content "$MNT/f" hello
+                pids=()
+                for i in $(seq 20); do
+                        echo "$i" >"$MNT/n$i" &
+                        pids+=($!)
+                done
+                wait "${pids[@]}" || fail "parallel creates with $opts failed"
+                cat "$MNT"/n* >/dev/null
+                rm "$MNT/f"
+                dd if=/dev/zero of="$MNT/big" bs=64k count=64 status=none conv=fsync ||
+                        fail "write and fsync with $opts failed"
+                sfs_umount
+                assert_whiteout_on_disk "$UPPER/f"
+                assert_file_content "$UPPER/n20" 20
+                assert_eq 4194304 "$(stat -c %s "$UPPER/big")" "size written with $opts"
+                rm -rf "${UPPER:?}"/* "${WORK:?}"/*
+        done
+}
+
 test_readonly_mount_returns_erofs() {
         L1=$(mk_layer l1) L2=$(mk_layer l2)
         mk_file "$L1/f" top

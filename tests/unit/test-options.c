@@ -61,6 +61,7 @@ static void test_defaults(void)
 	TAP_ASSERT(!cfg->foreground && !cfg->debug && !cfg->singlethread);
 	TAP_ASSERT(!cfg->read_only && !cfg->writeback && !cfg->userxattr);
 	TAP_ASSERT(!cfg->zero_open && cfg->dir_readahead);
+	TAP_ASSERT_INT(cfg->spin_us, ==, 50);
 	TAP_ASSERT(cfg->upperdir == NULL && cfg->workdir == NULL);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 	TAP_ASSERT_INT(cfg->n_uidmap, ==, 0);
@@ -255,10 +256,11 @@ static void test_stratafs_own_options(void)
 {
 	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
 
-	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,zero_open=1,dir_readahead=0", "/mnt"),
+	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,zero_open=1,dir_readahead=0,spin=0", "/mnt"),
 			    &cfg, NULL));
 	TAP_ASSERT(cfg->zero_open);
 	TAP_ASSERT(!cfg->dir_readahead);
+	TAP_ASSERT_INT(cfg->spin_us, ==, 0);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 }
 
@@ -405,6 +407,9 @@ static void test_bad_timeout_rejected(void)
 	check_rejected(ARGV("-o", "timeout=-1", "/mnt"), "'timeout'", "'-1'");
 	check_rejected(ARGV("-o", "timeout=nan", "/mnt"), "'timeout'", "'nan'");
 	check_rejected(ARGV("-o", "timeout=1s", "/mnt"), "'timeout'", "'1s'");
+	check_rejected(ARGV("-o", "spin=10001", "/mnt"), "'spin'", "'10001'");
+	check_rejected(ARGV("-o", "spin=-1", "/mnt"), "'spin'", "'-1'");
+	check_rejected(ARGV("-o", "spin=", "/mnt"), "'spin'", "''");
 }
 
 static void test_bad_boolean_rejected(void)

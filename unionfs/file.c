@@ -308,6 +308,8 @@ static ssize_t write_direct(int fd, struct fuse_bufvec *in, off_t off)
 #define SFS_NR_CACHESTAT 451 /* Linux 6.5, the same number on every architecture */
 #endif
 
+#define SFS_SMALL_READ (64 * 1024)
+
 /* Whether the bytes [off, off + size) of fd, as far as they exist, are in
  * the page cache: reading them then does not wait for the disk. */
 static bool data_cached(int fd, size_t size, off_t off)
@@ -349,7 +351,11 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* Once replied to, an open's handle may be released at any moment:
 	 * only a cached handle is still ours to put. */
 	implicit = f->implicit;
-	if (!data_cached(fd, size, off))
+	/* A small read waits for the disk briefly, and a program reading at
+	 * random waits for each answer: it is served here without asking
+	 * (cold random 4 KiB reads were 8% slower with the two system calls
+	 * of the check). */
+	if (size > SFS_SMALL_READ && !data_cached(fd, size, off))
 		sfs_loop_may_block();
 	if ((f->flags | fi->flags) & O_DIRECT) {
 		read_direct(req, fd, size, off);

@@ -11,8 +11,8 @@
  * reader, reads and serves requests itself, and after an answer keeps
  * asking the device for the next request for a short while (spin=, in
  * microseconds) before it sleeps in poll(2).  A request about to wait for
- * the disk (a read of data not in the page cache, copy-up, fsync) gives the
- * reader's part to an idle worker first when other requests are queued
+ * the disk (a read of more than 64 KiB not in the page cache, copy-up,
+ * fsync) gives the reader's part to an idle worker first when others wait
  * (sfs_loop_may_block()); a program that waits for each answer gets no
  * hand-on.  A monitor hands the reading on when the reader has served one
  * request for longer than SFS_LOOP_STUCK_NS, so requests of other programs

@@ -576,6 +576,7 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 0;
 	fi->noflush = 1;
+	sfs_passthrough_open(fs, sfs_node_from_ino(fs, e.ino), f);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		sfs_file_release(fs, f); /* interrupted: nobody will release it */
 }

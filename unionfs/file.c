@@ -101,6 +101,7 @@ void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f)
 		}
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_passthrough_release(fs, f);
 	close(f->fd);
 	for (size_t i = 0; i < f->n_old_fds; i++)
 		close(f->old_fds[i]);
@@ -198,6 +199,14 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* The kernel passes this node's open files through to a lower file
+	 * that this open would replace by the upper copy: the open goes to a
+	 * new node, which the kernel looks up on ESTALE (passthrough.c). */
+	if (sfs_passthrough_conflicts(fs, n, wants_write(fi->flags))) {
+		sfs_passthrough_replace(fs, n);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (wants_write(fi->flags)) {
 		if (!fs->upper) {
 			fuse_reply_err(req, EROFS);
@@ -252,6 +261,14 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * at all: each name would hold its own dirty pages */
 		if (!one_name && fs->writeback)
 			fi->direct_io = 1;
+	}
+	r = sfs_passthrough_open(fs, n, f);
+	if (r == -ESTALE) {
+		/* another open switched the node to the other file meanwhile */
+		sfs_file_release(fs, f);
+		sfs_passthrough_replace(fs, n);
+		fuse_reply_err(req, ESTALE);
+		return;
 	}
 	if (first_read)
 		readahead(fd, 0, SFS_OPEN_READAHEAD);

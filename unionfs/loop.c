@@ -55,6 +55,7 @@ struct sfs_worker {
 
 struct sfs_loop {
 	struct fuse_session *se;
+	struct sfs_fs *fs;
 	unsigned spin_ns;
 	unsigned max_workers, max_idle;
 	int stopfd;                          /* eventfd: wakes a reader in poll */
@@ -276,7 +277,9 @@ static void serve(struct sfs_worker *w)
 		}
 		atomic_fetch_add_explicit(&l->served, 1, memory_order_relaxed);
 		atomic_store_explicit(&l->serving, true, memory_order_relaxed);
+		sfs_passthrough_request(l->fs, &w->buf);
 		fuse_session_process_buf(l->se, &w->buf);
+		sfs_passthrough_request_done();
 		atomic_store_explicit(&l->serving, false, memory_order_relaxed);
 	}
 }
@@ -357,6 +360,7 @@ int sfs_loop_run(struct fuse_session *se, const struct sfs_loop_config *cfg)
 {
 	struct sfs_loop l = {
 		.se = se,
+		.fs = cfg->fs,
 		.spin_ns = cfg->spin_us * 1000u,
 		.max_workers = cfg->max_threads ? cfg->max_threads : 10,
 		.max_idle = cfg->max_idle_threads,

@@ -54,9 +54,17 @@ static void sfs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Locks are the kernel's own (single mount, local semantics). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* Passthrough (passthrough.c): the kernel reads and writes the
+	 * layers' files itself; it excludes the writeback cache. */
+	fs->passthrough = fs->pt_offered;
+	if (fs->pt_possible)
+		sfs_log(SFS_LOG_DEBUG, "passthrough: %s", fs->passthrough ? "on" :
+			"off, the kernel does not offer it");
 	/* Writeback cache: small writes gather in the kernel's page cache
 	 * and reach the daemon in large batches (file.c opens accordingly). */
-	if (fs->cfg->writeback && fs->upper && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+	if (fs->passthrough)
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	else if (fs->cfg->writeback && fs->upper && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -243,6 +251,7 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		goto out_destroy;
 	if (fuse_session_mount(se, cfg->mountpoint) < 0)
 		goto out_handlers;
+	sfs_passthrough_setup(fs, se);
 	if (!cfg->foreground) {
 		r = detach();
 		if (r < 0)
@@ -264,6 +273,7 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		goto out_threads;
 	if (!cfg->clone_fd) {
 		struct sfs_loop_config lc = {
+			.fs = fs,
 			.wait_mask = &wait_mask,
 			.spin_us = cfg->spin_us,
 			.max_threads = cfg->singlethread ? 1 : cfg->max_threads,

@@ -682,6 +682,7 @@ static const struct opt_def opt_table[] = {
 	{ "writeback", ARG_REQUIRED, opt_bool_choice, CFG(writeback), BOOL01 },
 	{ "zero_open", ARG_REQUIRED, opt_bool_choice, CFG(zero_open), BOOL01 },
 	{ "dir_readahead", ARG_REQUIRED, opt_bool_choice, CFG(dir_readahead), BOOL01 },
+	{ "passthrough", ARG_REQUIRED, opt_bool_choice, CFG(passthrough), BOOL01 },
 	{ "spin", ARG_REQUIRED, opt_spin, 0, "microseconds, 0 to 10000" },
 	{ "noxattrs", ARG_REQUIRED, opt_bool_choice, CFG(noxattrs), BOOL01 },
 	{ "plugins", ARG_REQUIRED, opt_plugins, 0, NULL },
@@ -1033,6 +1034,7 @@ static struct sfs_config *config_new(void)
 	 * write, not at the open for writing (handle.c) */
 	cfg->zero_open = false;
 	cfg->dir_readahead = true;
+	cfg->passthrough = true;
 	return cfg;
 }
 
@@ -1173,6 +1175,9 @@ static const char help_text[] =
 	"                         the first write instead of the open (default 0)\n"
 	"  dir_readahead=0|1      a listing that waited for the disk reads the\n"
 	"                         directories below it in the background (default 1)\n"
+	"  passthrough=0|1        the kernel reads and writes open files itself,\n"
+	"                         when it can and the daemon runs as root; it\n"
+	"                         replaces the writeback cache (default 1)\n"
 	"  spin=MICROSECONDS      after a request, keep asking the kernel for the\n"
 	"                         next one this long before sleeping (default 50;\n"
 	"                         0: sleep at once)\n"

@@ -63,6 +63,7 @@ struct sfs_config {
 	bool writeback;    /* writeback= */
 	bool zero_open;    /* zero_open=: no OPEN/RELEASE messages for files */
 	bool dir_readahead; /* dir_readahead=: read subdirectories ahead (prefetch.c) */
+	bool passthrough;  /* passthrough=: the kernel does file I/O (passthrough.c) */
 
 	/* durability */
 	bool fsync;        /* fsync=1 (default), fsync=0 or volatile: off */

@@ -111,6 +111,12 @@ struct sfs_node {
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
 	struct sfs_file *implicit[2]; /* cached handles: [0] read, [1] write */
 	unsigned ring_idx[2];    /* their slots in fs->handle_ring */
+
+	/* protected by fs->pt_lock (passthrough.c) */
+	unsigned pt_opens;       /* open files passed through to pt_id */
+	unsigned pt_cached;      /* open files the daemon serves instead */
+	int pt_id;               /* the backing file's id while pt_opens */
+	bool pt_upper;           /* pt_id is the upper file */
 };
 
 /*
@@ -351,10 +357,34 @@ void sfs_group_remove(struct sfs_fs *fs, struct sfs_node *n);
 size_t sfs_group_members(struct sfs_fs *fs, ino_t ino, struct sfs_node *except,
 			 fuse_ino_t **ret,
 			 bool (*fn)(struct sfs_node *member, void *payload), void *payload);
+
+/* ------------------------------------------------------------------ */
+/* passthrough.c */
+
+/* Before the session runs: hook libfuse's I/O when passthrough may be used. */
+void sfs_passthrough_setup(struct sfs_fs *fs, struct fuse_session *se);
+/* The session loop shows every request here before serving it, and says
+ * when it has been served. */
+void sfs_passthrough_request(struct sfs_fs *fs, const struct fuse_buf *buf);
+void sfs_passthrough_request_done(void);
+/* An open of n (for writing if write) would need a backing file other
+ * than the one its open files use: it must go to a new node. */
+bool sfs_passthrough_conflicts(struct sfs_fs *fs, struct sfs_node *n, bool write);
+/* Take n out of the namespace, so that the name's next lookup makes a new
+ * node; n's open files go on. */
+void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n);
+/* Pass f through to its fd; the next answer (open or create) of this
+ * thread carries the backing file.  -ESTALE: n's open files use another
+ * file; other errors: the daemon serves f, and n's next opens, until
+ * released. */
+int sfs_passthrough_open(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f);
+void sfs_passthrough_release(struct sfs_fs *fs, struct sfs_file *f);
+
 /* ------------------------------------------------------------------ */
 /* loop.c */
 
 struct sfs_loop_config {
+	struct sfs_fs *fs;
 	const sigset_t *wait_mask; /* of the calling thread while it waits */
 	unsigned spin_us;          /* poll this long for the next request */
 	unsigned max_threads;      /* 0: 10 */
@@ -417,6 +447,8 @@ struct sfs_file {
 	pthread_mutex_t lock;    /* serializes the swap below */
 	int *old_fds;            /* replaced fds, closed at release */
 	size_t n_old_fds;
+	bool passthrough;        /* the kernel reads and writes it itself */
+	bool pt_cached;          /* could not be passed through (passthrough.c) */
 };
 
 /* Register a new handle of n (takes a reference on n). */
@@ -587,6 +619,10 @@ struct sfs_fs {
 	struct sfs_nlinks *nlinks;      /* link counts of lower groups (index.c) */
 	atomic_bool index_nlink_used;   /* link counts recorded in the index */
 	bool no_open;                   /* opens are not sent (handle.c) */
+	/* passthrough.c: possible here, offered by the kernel, in use */
+	bool pt_possible, pt_offered;
+	atomic_bool passthrough;
+	pthread_mutex_t pt_lock;
 	/* cached handles, evicted first in first out (itable_lock) */
 	struct { struct sfs_node *node; unsigned slot; } *handle_ring;
 	unsigned ring_size, ring_pos;

@@ -60,7 +60,7 @@ static void test_defaults(void)
 	TAP_ASSERT(!cfg->allow_other && !cfg->allow_root);
 	TAP_ASSERT(!cfg->foreground && !cfg->debug && !cfg->singlethread);
 	TAP_ASSERT(!cfg->read_only && !cfg->writeback && !cfg->userxattr);
-	TAP_ASSERT(!cfg->zero_open && cfg->dir_readahead);
+	TAP_ASSERT(!cfg->zero_open && cfg->dir_readahead && cfg->passthrough);
 	TAP_ASSERT_INT(cfg->spin_us, ==, 50);
 	TAP_ASSERT(cfg->upperdir == NULL && cfg->workdir == NULL);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
@@ -256,10 +256,11 @@ static void test_stratafs_own_options(void)
 {
 	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
 
-	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,zero_open=1,dir_readahead=0,spin=0", "/mnt"),
-			    &cfg, NULL));
+	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l,zero_open=1,dir_readahead=0,spin=0,passthrough=0",
+				 "/mnt"), &cfg, NULL));
 	TAP_ASSERT(cfg->zero_open);
 	TAP_ASSERT(!cfg->dir_readahead);
+	TAP_ASSERT(!cfg->passthrough);
 	TAP_ASSERT_INT(cfg->spin_us, ==, 0);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 }
@@ -417,6 +418,7 @@ static void test_bad_boolean_rejected(void)
 	check_rejected(ARGV("-o", "threaded=2", "/mnt"), "'threaded'", "'2'");
 	check_rejected(ARGV("-o", "fsync=yes", "/mnt"), "'fsync'", "'yes'");
 	check_rejected(ARGV("-o", "dir_readahead=on", "/mnt"), "'dir_readahead'", "'on'");
+	check_rejected(ARGV("-o", "passthrough=yes", "/mnt"), "'passthrough'", "'yes'");
 	check_rejected(ARGV("-o", "metacopy=1", "/mnt"), "'metacopy'", "'1'");
 	check_rejected(ARGV("-o", "xattr_permissions=3", "/mnt"),
 		       "'xattr_permissions'", "'3'");

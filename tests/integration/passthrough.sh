@@ -1,0 +1,220 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Passthrough: the kernel reads and writes open files on the layers itself
+# (the daemon as root, Linux 6.9 or later).  The daemon's debug log shows
+# which requests still reach it.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+_kernel_has_passthrough() {
+        local major minor config
+        IFS=. read -r major minor _ <<<"$(uname -r)"
+        ((major > 6 || (major == 6 && minor >= 9))) || return 1
+        if [[ -r /proc/config.gz ]]; then
+                config=$(zcat /proc/config.gz)
+        elif [[ -r /boot/config-$(uname -r) ]]; then
+                config=$(<"/boot/config-$(uname -r)")
+        else
+                return 0
+        fi
+        grep -q '^CONFIG_FUSE_PASSTHROUGH=y' <<<"$config"
+}
+
+_pt_mount() { # LOWER... : mount with the debug log, passthrough on
+        ((EUID == 0)) || skip "passthrough needs root"
+        case ",${SFS_TEST_OPTS:-}," in
+        *,zero_open=1,* | *,clone_fd,* | *,passthrough=0,*)
+                skip "passthrough is off in this run (SFS_TEST_OPTS=$SFS_TEST_OPTS)" ;;
+        esac
+        sfs_mount -o debug "$@"
+        stat "$MNT" >/dev/null # the kernel's INIT has been answered
+        grep -q "passthrough: on" "$SFS_LOG" && return 0
+        _kernel_has_passthrough && fail "passthrough is not in use, though this kernel has it$(_log_tail)"
+        skip "this kernel has no FUSE passthrough"
+}
+
+_requests() { # OPCODE: how many reached the daemon so far
+        grep -c "opcode: $1 (" "$SFS_LOG" || true
+}
+
+test_reads_writes_and_mmap_bypass_the_daemon() {
+        L1=$(mk_layer l1)
+        head -c 3000000 /dev/urandom >"$L1/big"
+        mk_file "$L1/small" abcdef
+        _pt_mount "$L1"
+        cmp "$L1/big" "$MNT/big" || fail "read of a lower file"
+        "$PYTHON" - "$MNT" "$L1" <<'PY' || fail "mmap through the mount"
+import mmap, os, sys
+mnt, lower = sys.argv[1:]
+with open(f"{mnt}/big", "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+    assert m[:] == open(f"{lower}/big", "rb").read()
+with open(f"{mnt}/new", "wb") as f:
+    f.write(b"\0" * 8192)
+with open(f"{mnt}/new", "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+    m[4096:4101] = b"hello"
+    m.flush()
+PY
+        printf X | dd of="$MNT/small" bs=1 seek=2 conv=notrunc status=none
+        printf 'more' >>"$MNT/small"
+        assert_file_content "$UPPER/small" abXdefmore
+        cmp -n 4101 <(head -c 4096 /dev/zero; printf hello) "$UPPER/new" || fail "mmap write on disk"
+        assert_eq 0 "$(_requests READ)" "READ requests"
+        assert_eq 0 "$(_requests WRITE)" "WRITE requests"
+        # a small file opened for reading only is served by the daemon
+        # and then cached by the kernel
+        assert_file_content "$MNT/small" abXdefmore
+        assert_eq 10 "$(stat -c %s "$MNT/small")" "size after the writes"
+        assert_eq 1 "$(_requests READ)" "READ requests after reading a small file"
+        assert_file_content "$MNT/small" abXdefmore
+        assert_eq 1 "$(_requests READ)" "READ requests after reading it again"
+        # while a reader holds it cached, a writer is served too, and the
+        # reader sees what it wrote
+        local fd
+        exec {fd}<"$MNT/small"
+        printf 'end' >>"$MNT/small"
+        assert_eq abXdefmoreend "$(cat <&"$fd")" "the reader after a write"
+        exec {fd}<&-
+        assert_file_content "$UPPER/small" abXdefmoreend
+}
+
+# A small file's pages, cached by the kernel across opens, must not outlive
+# a write that went through passthrough meanwhile (mtime and size restored,
+# so the kernel's own check of the attributes sees no change): the
+# passthrough open, answered without keep_cache, drops them.
+test_cached_pages_after_a_passthrough_write() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/s" aaaa
+        _pt_mount "$L1"
+        assert_file_content "$MNT/s" aaaa
+        "$PYTHON" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY); os.pwrite(fd, b"bbbb", 0); os.close(fd)' "$MNT/s"
+        touch -m -r "$L1/s" "$MNT/s"
+        assert_file_content "$UPPER/s" bbbb
+        assert_file_content "$MNT/s" bbbb
+}
+
+# The control: the log counts what it should.
+test_passthrough_0_serves_file_io_in_the_daemon() {
+        ((EUID == 0)) || skip "passthrough needs root"
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" lower-content
+        sfs_mount -o debug,passthrough=0 "$L1"
+        assert_file_content "$MNT/f" lower-content
+        echo x >"$MNT/g"
+        sync "$MNT/g"
+        (($(_requests READ) > 0)) || fail "no READ reached the daemon with passthrough=0"
+        (($(_requests WRITE) > 0)) || fail "no WRITE reached the daemon with passthrough=0"
+        if grep -q "passthrough: on" "$SFS_LOG"; then fail "passthrough=0 ignored"; fi
+}
+
+_big_lower() { # PATH: a lower file big enough to be passed through, "lower-content" first
+        { echo lower-content; head -c 2000000 /dev/zero; } >"$1"
+}
+
+test_open_for_writing_while_the_lower_file_is_read() {
+        L1=$(mk_layer l1)
+        _big_lower "$L1/f"
+        _pt_mount "$L1"
+        local ino fd
+        ino=$(stat -c %i "$MNT/f")
+        exec {fd}<"$MNT/f"
+        echo replaced >"$MNT/f" || fail "open for writing while a reader holds the lower file"
+        assert_file_content "$MNT/f" replaced
+        assert_file_content "$UPPER/f" replaced
+        assert_eq lower-content "$(head -n 1 <&"$fd")" "the reader that was there keeps the lower file"
+        assert_eq "$ino" "$(stat -c %i "$MNT/f")" "st_ino after the copy-up"
+        local mtime
+        mtime=$(stat -c %Y.%y "$MNT/f")
+        sleep 0.01
+        echo again >>"$MNT/f"
+        [[ $(stat -c %Y.%y "$MNT/f") != "$mtime" ]] || fail "mtime unchanged by a write"
+        exec {fd}<&-
+        assert_file_content "$MNT/f" "$(printf 'replaced\nagain')"
+        assert_eq 0 "$(_requests WRITE)" "WRITE requests"
+}
+
+test_truncate_while_the_lower_file_is_read() {
+        L1=$(mk_layer l1)
+        _big_lower "$L1/f"
+        _pt_mount "$L1"
+        local fd
+        exec {fd}<"$MNT/f"
+        truncate -s 5 "$MNT/f"
+        assert_file_content "$MNT/f" lower
+        assert_file_content "$UPPER/f" lower
+        exec {fd}<&-
+}
+
+test_readers_and_writers_of_one_file_together() {
+        L1=$(mk_layer l1)
+        _big_lower "$L1/l"
+        _pt_mount "$L1"
+        local r1 r2 w
+        # two readers of a lower file
+        exec {r1}<"$MNT/l" {r2}<"$MNT/l"
+        assert_eq lower-content "$(head -n 1 <&"$r1")" "first reader"
+        assert_eq lower-content "$(head -n 1 <&"$r2")" "second reader"
+        exec {r1}<&- {r2}<&-
+        assert_eq 0 "$(_requests READ)" "READ requests"
+        # a reader and a writer of an upper file see the same data
+        echo data >"$MNT/u"
+        exec {r1}<"$MNT/u" {w}>>"$MNT/u"
+        echo more >&"$w"
+        assert_eq "$(printf 'data\nmore')" "$(cat <&"$r1")" "reader after the writer's append"
+        exec {r1}<&- {w}>&-
+        # two names of one upper file
+        ln "$MNT/u" "$MNT/v"
+        exec {r1}<"$MNT/v"
+        echo last >>"$MNT/u"
+        assert_eq "$(printf 'data\nmore\nlast')" "$(cat <&"$r1")" "the other name's reader"
+        assert_eq 15 "$(stat -c %s "$MNT/v")" "size through the other name"
+        exec {r1}<&-
+}
+
+test_programs_run_from_a_lower_layer() {
+        L1=$(mk_layer l1)
+        cp /bin/true "$L1/true"
+        cp /bin/sleep "$L1/sleep"
+        printf '#!/bin/sh\necho script-ran\n' >"$L1/script"
+        chmod 755 "$L1/script"
+        _pt_mount "$L1"
+        "$MNT/true" || fail "exec of a lower binary"
+        assert_eq script-ran "$("$MNT/script")" "a lower script"
+        # opening a running binary for writing is ETXTBSY on the mount, as
+        # on the kernel's own file systems
+        "$MNT/sleep" 5 &
+        local pid=$!
+        sleep 0.3
+        assert_errno ETXTBSY open_w "$MNT/sleep"
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+}
+
+# The kernel takes no backing file on a stacked file system (ELOOP): such
+# a layer's files are served by the daemon, and an inode the kernel caches
+# for them takes no passthrough open until they are closed.
+test_a_lower_layer_on_a_stacked_file_system() {
+        ((EUID == 0)) || skip "needs root"
+        L1=$(mk_layer l1)
+        _big_lower "$L1/f"
+        L0=$(mk_layer l0)
+        ovl_mount "$T/stacked" - - "$L1" "$L0"
+        _pt_mount "$T/stacked"
+        local fd
+        exec {fd}<"$MNT/f"
+        assert_eq lower-content "$(head -n 1 "$MNT/f")" "a big file on the stacked layer"
+        (($(_requests READ) > 0)) || fail "a file on the stacked layer was not served by the daemon"
+        { echo replaced; head -c 2000000 /dev/zero; } >"$MNT/f" ||
+                fail "open for writing while the daemon serves a reader"
+        assert_eq replaced "$(head -n 1 <&"$fd")" "the reader after the copy-up"
+        exec {fd}<&-
+        assert_eq replaced "$(head -n 1 "$UPPER/f")" "the upper file"
+        # no file of that node open any more: the upper file goes through
+        local reads
+        reads=$(_requests READ)
+        cmp "$UPPER/f" "$MNT/f" || fail "read of the upper file"
+        assert_eq "$reads" "$(_requests READ)" "READ requests for the upper file"
+        sfs_umount
+        ovl_umount "$T/stacked"
+}
+
+run_tests "$@"

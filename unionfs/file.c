@@ -371,9 +371,10 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* A small read waits for the disk briefly, and a program reading at
 	 * random waits for each answer: it is served here without asking
 	 * (cold random 4 KiB reads were 8% slower with the two system calls
-	 * of the check). */
-	if (size > SFS_SMALL_READ && !data_cached(fd, size, off))
-		sfs_loop_may_block();
+	 * of the check).  A bigger one looks at the page cache only when
+	 * handing on is possible at all. */
+	if (size > SFS_SMALL_READ && sfs_loop_others_wait() && !data_cached(fd, size, off))
+		sfs_loop_hand_on();
 	if ((f->flags | fi->flags) & O_DIRECT) {
 		read_direct(req, fd, size, off);
 	} else {

@@ -165,27 +165,36 @@ static void hand_on(struct sfs_loop *l)
 	}
 }
 
-void sfs_loop_may_block(void)
+bool sfs_loop_others_wait(void)
 {
 	struct sfs_worker *w = current_worker;
 	struct pollfd p;
-	struct sfs_loop *l;
+
+	if (!w || atomic_load_explicit(&w->l->reader, memory_order_relaxed) != w)
+		return false;
+	p = (struct pollfd){ .fd = fuse_session_fd(w->l->se), .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
+}
+
+void sfs_loop_hand_on(void)
+{
+	struct sfs_worker *w = current_worker;
 
 	if (!w)
 		return;
-	l = w->l;
-	if (atomic_load_explicit(&l->reader, memory_order_relaxed) != w)
-		return;
+	pthread_mutex_lock(&w->l->lock);
+	if (atomic_load(&w->l->reader) == w)
+		hand_on(w->l);
+	pthread_mutex_unlock(&w->l->lock);
+}
+
+void sfs_loop_may_block(void)
+{
 	/* Nothing else asked meanwhile (one program, one request at a time):
 	 * serving this one here costs no hand-on; what comes while it waits
 	 * finds the monitor. */
-	p = (struct pollfd){ .fd = fuse_session_fd(l->se), .events = POLLIN };
-	if (poll(&p, 1, 0) <= 0)
-		return;
-	pthread_mutex_lock(&l->lock);
-	if (atomic_load(&l->reader) == w)
-		hand_on(l);
-	pthread_mutex_unlock(&l->lock);
+	if (sfs_loop_others_wait())
+		sfs_loop_hand_on();
 }
 
 static void stop_all(struct sfs_loop *l, int error)

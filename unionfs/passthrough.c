@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -233,6 +234,40 @@ static const struct fuse_custom_io pt_io = {
 	.splice_send = io_splice,
 };
 
+/*
+ * The kernel opens a backing file with the flags of the open it serves,
+ * so reading a lower file through passthrough would update its atime,
+ * which the daemon's own opens avoid with O_NOATIME (kernel overlayfs
+ * does the same).  Backing files are opened on the mount of the fd the
+ * daemon registered: each lower layer is reached through a private,
+ * detached copy of its mount that does not update access times.
+ */
+static void lower_layers_noatime(struct sfs_fs *fs)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOATIME, .attr_clr = MOUNT_ATTR__ATIME };
+
+	for (unsigned i = 0; i < fs->n_layers; i++) {
+		struct sfs_layer *l = &fs->layers[i];
+		int fd;
+
+		if (l->upper)
+			continue;
+		fd = open_tree(l->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+			       AT_EMPTY_PATH | AT_RECURSIVE);
+		if (fd < 0) {
+			sfs_log(SFS_LOG_DEBUG, "%s: no private mount: %s", l->path, strerror(errno));
+			continue;
+		}
+		if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+			sfs_log(SFS_LOG_DEBUG, "%s: cannot set noatime: %s", l->path, strerror(errno));
+			close(fd);
+			continue;
+		}
+		close(l->fd);
+		l->fd = fd;
+	}
+}
+
 void sfs_passthrough_setup(struct sfs_fs *fs, struct fuse_session *se)
 {
 	const struct sfs_config *cfg = fs->cfg;
@@ -240,8 +275,10 @@ void sfs_passthrough_setup(struct sfs_fs *fs, struct fuse_session *se)
 	pthread_mutex_init(&fs->pt_lock, NULL);
 	if (!cfg->passthrough || cfg->clone_fd || cfg->zero_open || !capable_sys_admin())
 		return;
-	if (fuse_session_custom_io(se, &pt_io, fuse_session_fd(se)) == 0)
+	if (fuse_session_custom_io(se, &pt_io, fuse_session_fd(se)) == 0) {
 		fs->pt_possible = true;
+		lower_layers_noatime(fs);
+	}
 }
 
 void sfs_passthrough_request(struct sfs_fs *fs, const struct fuse_buf *buf)

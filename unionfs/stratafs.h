@@ -393,8 +393,14 @@ struct sfs_loop_config {
 /* Serve the session until it ends: 0, or a negative errno. */
 int sfs_loop_run(struct fuse_session *se, const struct sfs_loop_config *cfg);
 /* The request this thread serves is about to wait (for the disk, mostly):
- * if the thread reads the device, another worker takes over. */
+ * if the thread reads the device and other requests wait, another worker
+ * takes over. */
 void sfs_loop_may_block(void);
+/* The two halves of that, for a caller whose own check costs more than
+ * the first: this thread reads the device and other requests wait; hand
+ * the reading on. */
+bool sfs_loop_others_wait(void);
+void sfs_loop_hand_on(void);
 
 /* ------------------------------------------------------------------ */
 /* notify.c */

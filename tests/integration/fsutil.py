@@ -128,10 +128,20 @@ def _xattrs(path, keep):
     return out
 
 
+def _open_noatime(path):
+    """Open for reading without touching the access time where allowed
+    (the owner or root): a snapshot of a layer must not change it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOATIME)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
+    return os.fdopen(fd, "rb")
+
+
 def _sha(path):
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with _open_noatime(path) as f:
             while True:
                 b = f.read(1 << 20)
                 if not b:

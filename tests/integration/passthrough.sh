@@ -92,6 +92,29 @@ fd = os.open(sys.argv[1], os.O_WRONLY); os.pwrite(fd, b"bbbb", 0); os.close(fd)'
         assert_file_content "$MNT/s" bbbb
 }
 
+_atime_year() { date -d "@$(stat -c %X "$1")" +%Y; }
+
+# Reading a lower file leaves it as it was, access time included (the
+# kernel opens backing files with the reader's flags, without O_NOATIME).
+test_reading_lower_files_keeps_their_atime() {
+        L1=$(mk_layer l1)
+        _big_lower "$L1/big"
+        mk_file "$L1/small" small
+        mk_file "$T/probe" probe
+        touch -a -d 2001-01-01 "$L1/big" "$L1/small" "$T/probe" # relatime would update them
+        cat "$T/probe" >/dev/null
+        [[ $(_atime_year "$T/probe") != 2001 ]] || skip "no atime updates on this file system"
+        _pt_mount "$L1"
+        cat "$MNT/big" >/dev/null
+        "$PYTHON" -c 'import mmap, sys
+with open(sys.argv[1], "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+    m[:]' "$MNT/big"
+        assert_eq 0 "$(_requests READ)" "READ requests for the big file"
+        cat "$MNT/small" >/dev/null
+        assert_eq 2001 "$(_atime_year "$L1/big")" "atime of the big lower file"
+        assert_eq 2001 "$(_atime_year "$L1/small")" "atime of the small lower file"
+}
+
 # The control: the log counts what it should.
 test_passthrough_0_serves_file_io_in_the_daemon() {
         ((EUID == 0)) || skip "passthrough needs root"

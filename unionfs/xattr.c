@@ -165,6 +165,17 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 		return -EPERM;
 	if (!fs->upper)
 		return -EROFS;
+	if (remove) {
+		/* Removing a name a lower entry does not have changes nothing:
+		 * ENODATA, and no copy-up (as kernel overlayfs). */
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		r = n->in_upper ? -EEXIST : sfs_node_proc_path(fs, n, path, sizeof(path));
+		if (r == 0 && lgetxattr(path, name, NULL, 0) < 0 && errno == ENODATA)
+			r = -ENODATA;
+		pthread_rwlock_unlock(&fs->tree_lock);
+		if (r == -ENODATA)
+			return r;
+	}
 	r = sfs_copyup(fs, n, /* meta_only= */ true);
 	if (r < 0)
 		return r;

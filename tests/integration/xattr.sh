@@ -34,6 +34,23 @@ test_get_lower_xattr_without_copy_up() {
         assert_enoent "$UPPER/f"
 }
 
+test_remove_missing_xattr_of_lower_file_copies_nothing_up() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/f" x
+        mk_xattr "$L1/f" user.kept k
+        mk_dir "$L1/d"
+        sfs_mount "$L1"
+        assert_errno ENODATA removexattr "$MNT/f" user.missing
+        assert_errno ENODATA removexattr "$MNT/d" user.missing
+        assert_enoent "$UPPER/f"
+        assert_enoent "$UPPER/d"
+        # a name it has is removed in the copy
+        setfattr -x user.kept "$MNT/f"
+        assert_no_xattr "$MNT/f" user.kept
+        assert_no_xattr "$UPPER/f" user.kept
+        assert_xattr "$L1/f" user.kept k
+}
+
 test_set_xattr_on_lower_file_copies_up() {
         L1=$(mk_layer l1)
         mk_file "$L1/f" x

@@ -199,14 +199,6 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	/* The kernel passes this node's open files through to a lower file
-	 * that this open would replace by the upper copy: the open goes to a
-	 * new node, which the kernel looks up on ESTALE (passthrough.c). */
-	if (sfs_passthrough_conflicts(fs, n, wants_write(fi->flags))) {
-		sfs_passthrough_replace(fs, n);
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
 	if (wants_write(fi->flags)) {
 		if (!fs->upper) {
 			fuse_reply_err(req, EROFS);
@@ -264,7 +256,11 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	r = sfs_passthrough_open(fs, n, f);
 	if (r == -ESTALE) {
-		/* another open switched the node to the other file meanwhile */
+		/* The node's open files read the lower file through
+		 * passthrough, and this open wants the upper copy: the name
+		 * gets a new node, which the kernel looks up on ESTALE
+		 * (passthrough.c).  The copy is made first, so that every
+		 * open of the new node finds it. */
 		sfs_file_release(fs, f);
 		sfs_passthrough_replace(fs, n);
 		fuse_reply_err(req, ESTALE);

@@ -27,13 +27,17 @@
  *   it.
  * - A lower file open for reading through a backing file cannot switch
  *   to the copy made by a copy-up: the kernel would refuse the open that
- *   writes the copy.  Such an open gets ESTALE after the node is taken out
- *   of the namespace; the kernel then looks the name up again
- *   (LOOKUP_REVAL), finds a new node and opens that, which copies up.  The
- *   readers that were there keep reading the lower file, as on kernel
- *   overlayfs before 4.19 and on fuse-overlayfs.
+ *   writes the copy.  Such an open (or any open once the copy exists) gets
+ *   ESTALE after the node is taken out of the namespace; the kernel then
+ *   looks the name up again (LOOKUP_REVAL), finds a new node, made from
+ *   the copy, and opens that.  The readers that were there keep reading
+ *   the lower file, as on kernel overlayfs before 4.19 and on
+ *   fuse-overlayfs.  The copy is made before the node is replaced, so that
+ *   no open of the new node passes the lower file through again, which
+ *   would send the writer's retry back to ESTALE.
  * - A file whose backing file cannot be registered (a layer on a
- *   stacked file system, for one) is served by the daemon, cached.
+ *   stacked file system, for one) is served by the daemon, cached, and so
+ *   are the node's next opens while any such file is open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,19 +305,6 @@ void sfs_passthrough_request_done(void)
 {
 	patch.init = false;
 	patch.open = false;
-}
-
-bool sfs_passthrough_conflicts(struct sfs_fs *fs, struct sfs_node *n, bool write)
-{
-	bool c;
-
-	if (!fs->passthrough)
-		return false;
-	pthread_mutex_lock(&fs->pt_lock);
-	c = n->pt_opens && !n->pt_upper &&
-	    (write || (n->in_upper && !n->metacopy) || n->index_hit);
-	pthread_mutex_unlock(&fs->pt_lock);
-	return c;
 }
 
 void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n)

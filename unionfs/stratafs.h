@@ -367,9 +367,6 @@ void sfs_passthrough_setup(struct sfs_fs *fs, struct fuse_session *se);
  * when it has been served. */
 void sfs_passthrough_request(struct sfs_fs *fs, const struct fuse_buf *buf);
 void sfs_passthrough_request_done(void);
-/* An open of n (for writing if write) would need a backing file other
- * than the one its open files use: it must go to a new node. */
-bool sfs_passthrough_conflicts(struct sfs_fs *fs, struct sfs_node *n, bool write);
 /* Take n out of the namespace, so that the name's next lookup makes a new
  * node; n's open files go on. */
 void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n);

@@ -167,6 +167,55 @@ test_truncate_while_the_lower_file_is_read() {
         exec {fd}<&-
 }
 
+# Readers keep opening lower files while writers copy them up: the
+# writers' opens get ESTALE once and must succeed on the kernel's retry,
+# whatever the readers do in between.
+test_writers_and_readers_of_lower_files_at_once() {
+        L1=$(mk_layer l1)
+        local i
+        for i in 1 2 3 4 5 6 7 8; do
+                head -c 1100000 /dev/zero >"$L1/b$i"
+        done
+        _pt_mount "$L1"
+        "$PYTHON" - "$MNT" <<'PY' || fail "readers and writers of lower files at once"
+import os, random, sys, threading
+mnt = sys.argv[1]
+errors = []
+def reader(i):
+    p = f"{mnt}/b{i % 8 + 1}"
+    for _ in range(300):
+        try:
+            fd = os.open(p, os.O_RDONLY)
+            data = os.pread(fd, 4096, random.randrange(0, 1000000))
+            os.close(fd)
+            if data != b"\0" * 4096:
+                errors.append(("read", p, "wrong data"))
+        except OSError as e:
+            errors.append(("read", p, os.strerror(e.errno)))
+def writer(i):
+    p = f"{mnt}/b{i + 1}"
+    for _ in range(20):
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, b"y")
+            os.close(fd)
+        except OSError as e:
+            errors.append(("write", p, os.strerror(e.errno)))
+threads = [threading.Thread(target=reader, args=(i,)) for i in range(16)]
+threads += [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+if errors:
+    sys.exit(f"{len(errors)} errors, first: {errors[:3]}")
+PY
+        for i in 1 2 3 4 5 6 7 8; do
+                assert_eq 1100020 "$(stat -c %s "$MNT/b$i")" "size of b$i"
+                assert_eq 1100020 "$(stat -c %s "$UPPER/b$i")" "size of upper b$i"
+        done
+}
+
 test_readers_and_writers_of_one_file_together() {
         L1=$(mk_layer l1)
         _big_lower "$L1/l"

@@ -187,8 +187,10 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	int r;
 
 	if (n->unlinked && n->in_upper) {
-		/* gone from the namespace: what its open handles hold */
-		_cleanup_close_ int fd = sfs_node_dup_upper_fd(fs, n);
+		/* gone from the namespace: what its open handles hold (the
+		 * lower file, for the readers of a node replaced at copy-up,
+		 * see passthrough.c) */
+		_cleanup_close_ int fd = sfs_node_dup_open_fd(fs, n);
 
 		if (fd < 0)
 			return -ESTALE;

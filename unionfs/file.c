@@ -111,6 +111,21 @@ void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f)
 	free(f);
 }
 
+int sfs_node_dup_open_fd(struct sfs_fs *fs, struct sfs_node *n)
+{
+	int fd = sfs_node_dup_upper_fd(fs, n);
+
+	if (fd >= 0)
+		return fd;
+	pthread_mutex_lock(&fs->itable_lock);
+	if (n->files) {
+		fd = fcntl(n->files->fd, F_DUPFD_CLOEXEC, 3);
+		fd = fd < 0 ? -errno : fd;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	return fd;
+}
+
 int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
 {
 	int fd = -EBADF;

@@ -460,6 +460,8 @@ void sfs_file_attach(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f);
 void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f);
 /* A duplicate of an fd on n's upper file from its open handles, or -EBADF. */
 int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n);
+/* The same, else of any open handle's file (a lower one), or -EBADF. */
+int sfs_node_dup_open_fd(struct sfs_fs *fs, struct sfs_node *n);
 
 /* The flags the daemon's fd needs for a file opened with flags. */
 int sfs_open_flags(const struct sfs_fs *fs, int flags);

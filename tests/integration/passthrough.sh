@@ -144,6 +144,10 @@ test_open_for_writing_while_the_lower_file_is_read() {
         assert_file_content "$MNT/f" replaced
         assert_file_content "$UPPER/f" replaced
         assert_eq lower-content "$(head -n 1 <&"$fd")" "the reader that was there keeps the lower file"
+        # and can still fstat it (tail -f does), after the read made the
+        # kernel ask for the attributes again
+        assert_eq 2000014 "$("$PYTHON" -c 'import os, sys
+print(os.fstat(int(sys.argv[1])).st_size)' "$fd")" "fstat through the reader's fd"
         assert_eq "$ino" "$(stat -c %i "$MNT/f")" "st_ino after the copy-up"
         local mtime
         mtime=$(stat -c %Y.%y "$MNT/f")

@@ -290,10 +290,8 @@ void sfs_passthrough_request(struct sfs_fs *fs, const struct fuse_buf *buf)
 	const struct sfs_fuse_in_header *h = buf->mem;
 	struct sfs_fuse_init_in in;
 
-	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*h) ||
-	    h->opcode != SFS_FUSE_INIT)
-		return;
-	if (!fs->pt_possible || buf->size < sizeof(*h) + sizeof(in))
+	if (!fs->pt_possible || (buf->flags & FUSE_BUF_IS_FD) ||
+	    buf->size < sizeof(*h) + sizeof(in) || h->opcode != SFS_FUSE_INIT)
 		return;
 	memcpy(&in, (const char *)buf->mem + sizeof(*h), sizeof(in));
 	fs->pt_offered = (in.flags & SFS_FUSE_INIT_EXT) &&
@@ -329,10 +327,12 @@ static bool small_read(const struct sfs_file *f)
 
 int sfs_passthrough_open(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f)
 {
+	bool small;
 	int id;
 
 	if (!fs->passthrough)
 		return -EOPNOTSUPP;
+	small = small_read(f); /* outside the lock: a system call */
 	pthread_mutex_lock(&fs->pt_lock);
 	if (n->pt_cached) {
 		/* the kernel caches this inode for files the daemon serves:
@@ -340,7 +340,7 @@ int sfs_passthrough_open(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file 
 		id = -EBUSY;
 		goto cached;
 	}
-	if (!n->pt_opens && small_read(f)) {
+	if (!n->pt_opens && small) {
 		id = -EFBIG;
 		goto cached;
 	}

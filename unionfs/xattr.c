@@ -152,6 +152,19 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
+/* n is not in the upper layer and its entry there has no xattr name. */
+static bool lower_lacks_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name)
+{
+	char path[PATH_MAX + 64];
+	bool lacks;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	lacks = !n->in_upper && sfs_node_proc_path(fs, n, path, sizeof(path)) == 0 &&
+		lgetxattr(path, name, NULL, 0) < 0 && errno == ENODATA;
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return lacks;
+}
+
 /* Copy up (metadata) and run fn on the upper entry's /proc path. */
 static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 			const char *value, size_t size, int flags, bool remove)
@@ -165,17 +178,10 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 		return -EPERM;
 	if (!fs->upper)
 		return -EROFS;
-	if (remove) {
-		/* Removing a name a lower entry does not have changes nothing:
-		 * ENODATA, and no copy-up (as kernel overlayfs). */
-		pthread_rwlock_rdlock(&fs->tree_lock);
-		r = n->in_upper ? -EEXIST : sfs_node_proc_path(fs, n, path, sizeof(path));
-		if (r == 0 && lgetxattr(path, name, NULL, 0) < 0 && errno == ENODATA)
-			r = -ENODATA;
-		pthread_rwlock_unlock(&fs->tree_lock);
-		if (r == -ENODATA)
-			return r;
-	}
+	/* Removing a name a lower entry does not have changes nothing:
+	 * ENODATA, and no copy-up (as kernel overlayfs). */
+	if (remove && lower_lacks_xattr(fs, n, name))
+		return -ENODATA;
 	r = sfs_copyup(fs, n, /* meta_only= */ true);
 	if (r < 0)
 		return r;

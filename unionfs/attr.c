@@ -273,11 +273,12 @@ void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi && fi->fh && !sfs_is_dir(n)) {
 		/* fstat: the open file, even if it was unlinked since */
 		struct sfs_file *f = (struct sfs_file *)(uintptr_t)fi->fh;
+		int fd = sfs_file_fd(fs, f);
 
-		r = neg_errno(fstat(f->fd, &st));
+		r = fd < 0 ? fd : neg_errno(fstat(fd, &st));
 		if (r == 0) {
 			pthread_rwlock_rdlock(&fs->tree_lock);
-			sfs_stat_finish(fs, n, f->fd, &st);
+			sfs_stat_finish(fs, n, fd, &st);
 			pthread_rwlock_unlock(&fs->tree_lock);
 		}
 	} else {

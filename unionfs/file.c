@@ -42,39 +42,49 @@ int sfs_open_flags(const struct sfs_fs *fs, int flags)
 	return flags & ~O_APPEND;
 }
 
+/* The flags of the daemon's own fd for a file opened with flags. */
+static int fd_flags(int flags)
+{
+	return (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC | O_NOFOLLOW;
+}
+
+/* n's lower file: the data of a file not copied up, or of a metacopy. */
+static int open_lower(struct sfs_fs *fs, struct sfs_node *n, int flags)
+{
+	int dfd = fs->layers[n->lower[0].layer].fd, fd;
+	const char *path = n->lower[0].path;
+
+	if (wants_write(flags))
+		return -EROFS;
+	flags = fd_flags(flags);
+	/* Reading a lower file must not change it, not even atime. */
+	fd = sfs_openat(dfd, path, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = sfs_openat(dfd, path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
 int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 {
 	_cleanup_free_ char *upath = NULL;
-	int dfd, fd, r;
-	const char *path;
+	int fd, r;
 
-	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
-	flags |= O_CLOEXEC | O_NOFOLLOW;
+	flags = fd_flags(flags);
 	if (n->in_upper && !(n->metacopy && !wants_write(flags))) {
 		r = sfs_node_upper_path(n, &upath);
 		if (r < 0)
 			return r;
-		dfd = fs->upper->fd;
-		path = upath;
+		fd = sfs_openat(fs->upper->fd, upath, flags);
 	} else if (n->index_hit) {
 		char iname[64];
 
 		sfs_index_name(n->st_ino, iname, sizeof(iname));
 		fd = sfs_openat(fs->indexfd, iname, flags);
-		return fd < 0 ? -errno : fd;
 	} else if (n->n_lower > 0) {
-		if (wants_write(flags))
-			return -EROFS;
-		dfd = fs->layers[n->lower[0].layer].fd;
-		path = n->lower[0].path;
-		/* Reading a lower file must not change it, not even atime. */
-		fd = sfs_openat(dfd, path, flags | O_NOATIME);
-		if (fd >= 0 || errno != EPERM)
-			return fd < 0 ? -errno : fd;
+		return open_lower(fs, n, flags);
 	} else {
 		return -ESTALE;
 	}
-	fd = sfs_openat(dfd, path, flags);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -102,7 +112,8 @@ void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f)
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	sfs_passthrough_release(fs, f);
-	close(f->fd);
+	if (f->fd >= 0)
+		close(f->fd);
 	for (size_t i = 0; i < f->n_old_fds; i++)
 		close(f->old_fds[i]);
 	free(f->old_fds);
@@ -118,9 +129,12 @@ int sfs_node_dup_open_fd(struct sfs_fs *fs, struct sfs_node *n)
 	if (fd >= 0)
 		return fd;
 	pthread_mutex_lock(&fs->itable_lock);
-	if (n->files) {
-		fd = fcntl(n->files->fd, F_DUPFD_CLOEXEC, 3);
-		fd = fd < 0 ? -errno : fd;
+	for (struct sfs_file *f = n->files; f; f = f->fnext) {
+		if (f->fd >= 0) {
+			fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
+			fd = fd < 0 ? -errno : fd;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	return fd;
@@ -147,7 +161,31 @@ int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
 	return fd;
 }
 
+/* The first use of a handle opened without its fd (sfs_op_open). */
+static int open_later(struct sfs_fs *fs, struct sfs_file *f)
+{
+	struct sfs_node *n = f->node;
+	int fd;
+
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	if (n->unlinked && n->n_lower > 0) {
+		/* copied up and removed meanwhile: what an fd opened at the
+		 * open would read, as no upper name leads to the copy */
+		fd = open_lower(fs, n, f->flags);
+		f->upper = false;
+	} else {
+		fd = sfs_open_node(fs, n, f->flags);
+		f->upper = (n->in_upper && !n->metacopy) || n->index_hit;
+	}
+	pthread_rwlock_unlock(&fs->tree_lock);
+	if (fd >= 0)
+		atomic_store_explicit(&f->fd, fd, memory_order_release);
+	return fd;
+}
+
 /*
+ * The fd of a handle, or a negative errno.
+ *
  * A handle opened on a lower file before the file was copied up would keep
  * reading the old data: switch it to the upper file.  The old fd stays open
  * until release, since a concurrent read may still use it.
@@ -155,12 +193,19 @@ int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
 int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 {
 	struct sfs_node *n = f->node;
-	int fd;
+	int fd = atomic_load_explicit(&f->fd, memory_order_acquire);
 
-	if (f->upper || !__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&n->metacopy, __ATOMIC_ACQUIRE))
-		return f->fd;
+	if (fd >= 0 && (f->upper || !__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE) ||
+			__atomic_load_n(&n->metacopy, __ATOMIC_ACQUIRE)))
+		return fd;
 	pthread_mutex_lock(&f->lock);
+	if (f->fd < 0) {
+		fd = open_later(fs, f);
+		if (fd < 0) {
+			pthread_mutex_unlock(&f->lock);
+			return fd;
+		}
+	}
 	if (!f->upper) {
 		int *v = realloc(f->old_fds, (f->n_old_fds + 1) * sizeof(*v));
 
@@ -176,8 +221,9 @@ int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 			f->upper = true;
 		}
 	}
+	fd = f->fd;
 	pthread_mutex_unlock(&f->lock);
-	return f->fd;
+	return fd;
 }
 
 /*
@@ -192,6 +238,23 @@ static bool first_read_open(struct sfs_node *n, int flags)
 {
 	return !wants_write(flags) && !(flags & O_DIRECT) &&
 	       !atomic_exchange_explicit(&n->prefetched, true, memory_order_relaxed);
+}
+
+/*
+ * A lower file opened for reading once more: the kernel most likely holds
+ * its data (keep_cache) and then sends no READ at all.  Such an open is
+ * answered without opening the file; the first READ opens it
+ * (sfs_file_fd).  Lower files never change, so that is the file the open
+ * found, and the daemon could open it before.  Warm grep -r: the daemon's
+ * openat, fstat and close were three of its seven system calls per file.
+ * Not for a file passed through: the kernel needs its fd at the open.
+ */
+static bool open_at_first_read(struct sfs_fs *fs, struct sfs_node *n, int flags)
+{
+	return !wants_write(flags) && !(flags & O_DIRECT) && S_ISREG(n->type) &&
+	       !n->in_upper && !n->index_hit && n->n_lower > 0 &&
+	       atomic_load_explicit(&n->prefetched, memory_order_relaxed) &&
+	       (!fs->passthrough || n->lower[0].size < SFS_PT_MIN_READ);
 }
 
 void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -231,19 +294,25 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	fd = sfs_open_node(fs, n, sfs_open_flags(fs, fi->flags));
-	if (fd == -EACCES && sfs_open_flags(fs, fi->flags) != fi->flags)
-		fd = sfs_open_node(fs, n, fi->flags); /* a write-only file */
-	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
-	first_read = fd >= 0 && first_read_open(n, fi->flags);
-	if (first_read)
-		sfs_prefetch_opened(fs, n->parent);
-	pthread_rwlock_unlock(&fs->tree_lock);
-	if (fd < 0) {
-		free(f);
-		sfs_reply_err(req, fd);
-		return;
+	if (open_at_first_read(fs, n, fi->flags)) {
+		fd = -1;
+		first_read = false;
+	} else {
+		fd = sfs_open_node(fs, n, sfs_open_flags(fs, fi->flags));
+		if (fd == -EACCES && sfs_open_flags(fs, fi->flags) != fi->flags)
+			fd = sfs_open_node(fs, n, fi->flags); /* a write-only file */
+		if (fd < 0) {
+			pthread_rwlock_unlock(&fs->tree_lock);
+			free(f);
+			sfs_reply_err(req, fd);
+			return;
+		}
+		first_read = first_read_open(n, fi->flags);
+		if (first_read)
+			sfs_prefetch_opened(fs, n->parent);
 	}
+	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
+	pthread_rwlock_unlock(&fs->tree_lock);
 	f->fd = fd;
 	f->flags = fi->flags;
 	sfs_file_attach(fs, n, f);
@@ -379,6 +448,12 @@ void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* Once replied to, an open's handle may be released at any moment:
 	 * only a cached handle is still ours to put. */
 	implicit = f->implicit;
+	if (fd < 0) {
+		sfs_reply_err(req, fd);
+		if (implicit)
+			sfs_handle_put(fs, f);
+		return;
+	}
 	/* A small read waits for the disk briefly, and a program reading at
 	 * random waits for each answer: it is served here without asking
 	 * (cold random 4 KiB reads were 8% slower with the two system calls
@@ -455,7 +530,7 @@ void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	struct sfs_file *f;
-	int r;
+	int fd, r;
 
 	/* fsync=0 / volatile: durability is given up on purpose; ENOSYS
 	 * makes the kernel stop asking and report success. */
@@ -470,7 +545,11 @@ void sfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		return;
 	}
 	sfs_loop_may_block();
-	r = neg_errno(datasync ? fdatasync(f->fd) : fsync(f->fd));
+	fd = sfs_file_fd(fs, f);
+	if (fd >= 0)
+		r = neg_errno(datasync ? fdatasync(fd) : fsync(fd));
+	else
+		r = fd;
 	sfs_handle_put(fs, f);
 	sfs_reply_err(req, r);
 }
@@ -503,7 +582,7 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct sfs_file *fin = NULL, *fout = NULL;
 	loff_t in = off_in, out = off_out;
 	ssize_t n;
-	int r;
+	int fd_in, r;
 
 	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino_in), fi_in, false, &fin);
 	if (r == 0)
@@ -514,13 +593,19 @@ void sfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		return;
 	}
 	sfs_loop_may_block();
-	n = copy_file_range(sfs_file_fd(fs, fin), &in, fout->fd, &out, len, flags);
+	fd_in = sfs_file_fd(fs, fin);
+	if (fd_in < 0) {
+		n = -1;
+		errno = -fd_in;
+	} else {
+		n = copy_file_range(fd_in, &in, fout->fd, &out, len, flags);
+	}
 	if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP)) {
 		/* different filesystems below: copy by hand */
 		char buf[64 * 1024];
 		size_t want = len < sizeof(buf) ? len : sizeof(buf);
 
-		n = pread(fin->fd, buf, want, off_in);
+		n = pread(fd_in, buf, want, off_in);
 		if (n > 0)
 			n = pwrite(fout->fd, buf, n, off_out);
 	}
@@ -539,15 +624,16 @@ void sfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_file *f;
 	off_t pos;
-	int r;
+	int fd, r;
 
 	r = sfs_handle_get(fs, sfs_node_from_ino(fs, ino), fi, false, &f);
 	if (r < 0) {
 		sfs_reply_err(req, r);
 		return;
 	}
-	pos = lseek(sfs_file_fd(fs, f), off, whence);
-	r = pos < 0 ? -errno : 0;
+	fd = sfs_file_fd(fs, f);
+	pos = fd < 0 ? -1 : lseek(fd, off, whence);
+	r = fd < 0 ? fd : pos < 0 ? -errno : 0;
 	sfs_handle_put(fs, f);
 	if (r < 0)
 		sfs_reply_err(req, r);

@@ -275,6 +275,7 @@ static int add_lent(struct lookup_ctx *c, unsigned layer, char *path,
 	}
 	f->lower[f->n_lower++] = (struct sfs_lent){
 		.layer = layer, .path = path, .ino = st->st_ino, .dev = st->st_dev,
+		.size = st->st_size,
 	};
 	return 0;
 }
@@ -780,7 +781,8 @@ static int lookup_single_lower(struct sfs_fs *fs, struct sfs_node *parent, const
 		return -ENOMEM;
 	}
 	ret->lower[0] = (struct sfs_lent){ .layer = layer, .path = path,
-					   .ino = ret->st.st_ino, .dev = ret->st.st_dev };
+					   .ino = ret->st.st_ino, .dev = ret->st.st_dev,
+					   .size = ret->st.st_size };
 	ret->n_lower = 1;
 	finish_found(fs, ret);
 	return 0;

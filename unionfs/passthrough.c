@@ -108,18 +108,6 @@ struct sfs_fuse_backing_map {
  * two levels). */
 #define SFS_PT_STACK_DEPTH 1
 
-/*
- * A file of less than this, opened for reading only, is served by the
- * daemon and cached by the kernel across opens (keep_cache): reading it
- * again costs no request at all, while each passthrough open costs two
- * ioctls and the kernel's own open of the backing file, 4.5 us more per
- * open+read+close of a cached file.  Warm grep -r over the benchmark tree:
- * 1.44 s with every file passed through, 1.0-1.3 s served (kernel
- * overlayfs 0.66 s).  Bigger files gain most from passthrough: no second
- * page cache, no copy through the daemon.
- */
-#define SFS_PT_MIN_READ (1 << 20)
-
 /* The answer this thread sends next gets patched (set just before the
  * libfuse call that sends it). */
 static _Thread_local struct {
@@ -316,13 +304,16 @@ void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n)
 	pthread_rwlock_unlock(&fs->tree_lock);
 }
 
-/* Opened for reading only, and small enough to be better cached. */
+/* Opened for reading only, and small enough to be better cached (file.c
+ * opens such a lower file only when the kernel first reads it). */
 static bool small_read(const struct sfs_file *f)
 {
 	struct stat st;
 
-	return (f->flags & O_ACCMODE) == O_RDONLY && !(f->flags & (O_TRUNC | O_DIRECT)) &&
-	       fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < SFS_PT_MIN_READ;
+	if ((f->flags & O_ACCMODE) != O_RDONLY || (f->flags & (O_TRUNC | O_DIRECT)))
+		return false;
+	return f->fd < 0 ||
+	       (fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < SFS_PT_MIN_READ);
 }
 
 int sfs_passthrough_open(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f)

@@ -431,6 +431,60 @@ test_read_only_fd_of_lower_then_write_elsewhere() {
         assert_file_content "$UPPER/lower" replaced
 }
 
+# A lower file opened again for reading gets its daemon fd only at the first
+# READ (file.c): after its pages left the kernel's cache, every use of such
+# an fd still finds the file, or the copy made meanwhile.
+test_reopened_lower_file_after_its_cache_is_dropped() {
+        L1=$(mk_layer l1)
+        head -c 300000 /dev/urandom >"$L1/blob"
+        cp "$L1/blob" "$T/blob.orig"
+        sfs_mount "$L1"
+        "$PYTHON" - "$MNT" "$T/blob.orig" <<'PY' >&2 || fail "use of a reopened lower file (see above)"
+import os, sys
+mnt, orig = sys.argv[1], open(sys.argv[2], "rb").read()
+path = os.path.join(mnt, "blob")
+def drop(fd):
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+def check(what, got, want):
+    if got != want:
+        sys.exit("%s: %d bytes, not the %d expected" % (what, len(got), len(want)))
+with open(path, "rb") as f:          # the first open reads the file
+    check("first read", f.read(), orig)
+fd = os.open(path, os.O_RDONLY)
+drop(fd)
+check("pread after the cache was dropped", os.pread(fd, 400000, 0), orig)
+check("pread in the middle", os.pread(fd, 1000, 123456), orig[123456:124456])
+if os.fstat(fd).st_size != len(orig):
+    sys.exit("fstat size %d" % os.fstat(fd).st_size)
+if os.lseek(fd, 0, os.SEEK_END) != len(orig) or os.lseek(fd, 0, os.SEEK_DATA) != 0:
+    sys.exit("lseek")
+os.close(fd)
+fd = os.open(path, os.O_RDONLY)
+drop(fd)
+out = os.open(os.path.join(mnt, "copy"), os.O_WRONLY | os.O_CREAT, 0o644)
+done = 0
+while done < len(orig):
+    n = os.copy_file_range(fd, out, len(orig) - done)
+    if n == 0:
+        sys.exit("copy_file_range stopped at %d" % done)
+    done += n
+os.close(out)
+os.close(fd)
+check("copy_file_range", open(os.path.join(mnt, "copy"), "rb").read(), orig)
+# opened before a copy-up, read after it: the copy's data
+fd = os.open(path, os.O_RDONLY)
+with open(path, "r+b") as w:
+    w.write(b"CHANGED")
+drop(fd)
+check("read after a copy-up", os.pread(fd, 400000, 0), b"CHANGED" + orig[7:])
+os.close(fd)
+PY
+        assert_same_content "$L1/blob" "$T/blob.orig"
+        assert_same_content "$UPPER/copy" "$T/blob.orig"
+        { printf CHANGED; tail -c +8 "$T/blob.orig"; } >"$T/blob.changed"
+        assert_same_content "$UPPER/blob" "$T/blob.changed"
+}
+
 # A tree deeper than PATH_MAX, made and used with relative paths (as
 # pjdfstest's ENAMETOOLONG tests do): the daemon's own paths into the
 # layers are longer than the kernel takes in one call.

@@ -136,15 +136,16 @@ static void apply_node_override(struct sfs_fs *fs, struct sfs_node *n, int fd,
 				 struct stat *st)
 {
 	char path[PATH_MAX + 64];
+	_cleanup_close_ int dup_fd = -EBADF;
 	struct sfs_override o;
 
 	if (!fs->cfg->xattr_permissions || S_ISLNK(st->st_mode))
 		return;
 	if (fd >= 0)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	else if (sfs_node_proc_path(fs, n, path, sizeof(path)) < 0)
+	else if (sfs_node_proc_path(fs, n, path, sizeof(path), &dup_fd) < 0)
 		return;
-	if (override_read(fs, path, fd >= 0, &o) == 0)
+	if (override_read(fs, path, fd >= 0 || dup_fd >= 0, &o) == 0)
 		override_apply(&o, st);
 }
 
@@ -245,6 +246,8 @@ int sfs_set_creator(struct sfs_fs *fs, fuse_req_t req, int dirfd,
 		};
 		char path[PATH_MAX + 64];
 
+		if (!name[0]) /* dirfd is the file itself (O_TMPFILE) */
+			return override_write_fd(fs, dirfd, &o);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
 		return sfs_override_write(fs, path, &o);
 	}
@@ -403,6 +406,10 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		r = override_write_fd(fs, fd, &o);
 		if (r < 0)
 			return r;
+		/* the mode on disk follows, as by path */
+		if ((to_set & FUSE_SET_ATTR_MODE) &&
+		    fchmod(fd, o.mode | (S_ISDIR(st.st_mode) ? S_IRWXU : S_IRUSR | S_IWUSR)) < 0)
+			return -errno;
 		to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE);
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {

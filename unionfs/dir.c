@@ -77,6 +77,22 @@ static int whname_path(const char *ppath, const char *name, char **ret)
 	return sfs_path_join(ppath, whn, ret);
 }
 
+/* The parent's upper directory.  tree_lock held (write); parent already
+ * copied up. */
+static int prepare_parent(struct create_ctx *c)
+{
+	if (c->parent->unlinked)
+		return -ENOENT;
+	if (!c->parent->in_upper)
+		return -EIO;
+	int r = sfs_node_upper_path(c->parent, &c->ppath);
+
+	if (r < 0)
+		return r;
+	return neg_errno(sfs_fstatat(c->fs->upper->fd, c->ppath, &c->parent_st,
+				     AT_SYMLINK_NOFOLLOW));
+}
+
 /* tree_lock held (write); parent already copied up. */
 static int prepare_create(struct create_ctx *c)
 {
@@ -85,17 +101,10 @@ static int prepare_create(struct create_ctx *c)
 	struct stat st;
 	int r;
 
-	if (c->parent->unlinked)
-		return -ENOENT;
-	if (!c->parent->in_upper)
-		return -EIO;
-	r = sfs_node_upper_path(c->parent, &c->ppath);
+	r = prepare_parent(c);
 	if (r < 0)
 		return r;
 	r = sfs_path_join(c->ppath, c->name, &c->path);
-	if (r < 0)
-		return r;
-	r = neg_errno(sfs_fstatat(fs->upper->fd, c->ppath, &c->parent_st, AT_SYMLINK_NOFOLLOW));
 	if (r < 0)
 		return r;
 	if (sfs_fstatat(fs->upper->fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -152,7 +161,8 @@ struct new_entry {
 	void *acl_default;
 	size_t acl_default_len;
 	const char *target; /* symlink */
-	const char *link;   /* hard link: upper path of the existing file */
+	const char *link;   /* hard link: upper path of the existing file, */
+	bool link_follow;   /* or the /proc link of an fd of it */
 	struct sfs_node *link_node; /* ... and its node, which the reply names */
 	int open_flags;     /* create: -1 for none */
 	int ret_fd;
@@ -315,7 +325,8 @@ static int make_at(struct create_ctx *c, int dirfd, const char *name,
 	int r;
 
 	if (ne->link)
-		return neg_errno(sfs_linkat(fs->upper->fd, ne->link, dirfd, name, 0));
+		return neg_errno(sfs_linkat(fs->upper->fd, ne->link, dirfd, name,
+					    ne->link_follow ? AT_SYMLINK_FOLLOW : 0));
 	if (type == S_IFDIR)
 		r = neg_errno(sfs_mkdirat(dirfd, name, ne->mode & 07777));
 	else if (type == S_IFLNK)
@@ -413,6 +424,20 @@ static int link_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *na
 		if (stale) {
 			sfs_itable_remove(fs, stale);
 			stale->unlinked = true;
+		}
+	}
+	if (n->tmpfile) {
+		/* an O_TMPFILE file's first name: from now on it is an
+		 * upper file like any other */
+		struct sfs_node *old_parent = n->parent;
+		char *nm = strdup(name);
+
+		if (nm) {
+			free(n->name);
+			n->name = nm;
+			n->unlinked = n->tmpfile = false;
+			sfs_itable_insert(fs, n, parent, nm);
+			sfs_node_unref_locked(fs, old_parent);
 		}
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
@@ -524,6 +549,121 @@ void sfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	reply_entry_or_err(req, do_create(req, parent, name, &ne, &e), &e);
 }
 
+/*
+ * O_TMPFILE (FUSE_TMPFILE, Linux 6.1): an unnamed file, made by the upper
+ * file system's own O_TMPFILE in the parent's upper directory, which gives
+ * it the directory's default ACL and set-group-id group as to any new
+ * file.  Its node has no name and stands outside the namespace, as a file
+ * removed while open: its attributes and xattrs come from its open handle,
+ * until linkat(2) gives it a name (sfs_op_link).
+ *
+ * libfuse 3.14 does not know the request.  Its arguments and its answer
+ * are those of CREATE, so the session loop lets libfuse serve it as one,
+ * marked for sfs_op_create.  Not with libfuse's own loops (clone_fd=1):
+ * there the kernel gets ENOSYS and answers O_TMPFILE with EOPNOTSUPP.
+ */
+#define SFS_FUSE_CREATE 35
+#define SFS_FUSE_TMPFILE 51
+
+static _Thread_local bool serving_tmpfile;
+
+void sfs_tmpfile_peek(struct fuse_buf *buf)
+{
+	struct sfs_fuse_in_header *h = buf->mem;
+
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*h) ||
+	    h->opcode != SFS_FUSE_TMPFILE)
+		return;
+	h->opcode = SFS_FUSE_CREATE;
+	serving_tmpfile = true;
+}
+
+void sfs_tmpfile_done(void)
+{
+	serving_tmpfile = false;
+}
+
+static int make_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, int flags,
+			struct fuse_entry_param *e)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct create_ctx c = { .fs = fs, .req = req, .name = "",
+				.parent = sfs_node_from_ino(fs, parent) };
+	struct new_entry ne = { .mode = S_IFREG | (mode & 07777), .open_flags = -1 };
+	int fd = -1, r;
+
+	if (!fs->upper)
+		return -EROFS;
+	/* zero-message opens: no RELEASE would ever close its only fd */
+	if (fs->cfg->zero_open)
+		return -EOPNOTSUPP;
+	r = sfs_copyup(fs, c.parent, /* meta_only= */ true);
+	if (r < 0)
+		return r;
+	flags = (sfs_open_flags(fs, flags) &
+		 ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_TMPFILE | O_DIRECT)) |
+		O_TMPFILE | O_CLOEXEC;
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	r = prepare_parent(&c);
+	if (r == 0)
+		r = inherit_mode(&c, &ne);
+	if (r == 0) {
+		fd = sfs_openat(fs->upper->fd, c.ppath, flags, ne.mode & 07777);
+		r = fd < 0 ? -errno : 0;
+	}
+	if (r == 0)
+		r = sfs_set_creator(fs, req, fd, "", &c.parent_st, ne.mode);
+	if (r == 0)
+		r = sfs_entry_for_tmpfile(fs, c.parent, fd, e);
+	if (r == 0)
+		sfs_xknown_set(sfs_node_from_ino(fs, e->ino), SFS_XK_CREATED);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	create_ctx_done(&c);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r == -EISDIR ? -EOPNOTSUPP : r; /* no O_TMPFILE below */
+	}
+	return fd;
+}
+
+static void create_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+			   struct fuse_file_info *fi)
+{
+	struct sfs_fs *fs = sfs_fs_from_req(req);
+	struct fuse_entry_param e;
+	struct sfs_node *n;
+	struct sfs_file *f;
+	int fd;
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = make_tmpfile(req, parent, mode, fi->flags, &e);
+	if (fd < 0) {
+		free(f);
+		sfs_reply_err(req, fd);
+		return;
+	}
+	n = sfs_node_from_ino(fs, e.ino);
+	f->fd = fd;
+	f->upper = true;
+	f->flags = fi->flags;
+	sfs_file_attach(fs, n, f);
+	if (fi->flags & O_DIRECT) {
+		fi->direct_io = 1;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT);
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 0;
+	fi->noflush = 1;
+	sfs_passthrough_open(fs, n, f);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		sfs_file_release(fs, f); /* interrupted: nobody will release it */
+}
+
 void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode, struct fuse_file_info *fi)
 {
@@ -534,6 +674,10 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sfs_file *f;
 	int r;
 
+	if (serving_tmpfile) {
+		create_tmpfile(req, parent, mode, fi);
+		return;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		fuse_reply_err(req, ENOMEM);
@@ -587,6 +731,7 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	_cleanup_free_ char *src = NULL;
+	_cleanup_close_ int fd = -EBADF;
 	struct new_entry ne = { .open_flags = -1 };
 	struct fuse_entry_param e;
 	int r;
@@ -598,7 +743,14 @@ void sfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	r = sfs_copyup(fs, n, /* meta_only= */ false);
 	if (r == 0) {
 		pthread_rwlock_rdlock(&fs->tree_lock);
-		r = sfs_node_upper_path(n, &src);
+		if (n->tmpfile) {
+			/* no name yet: link the file its handle holds */
+			fd = sfs_node_dup_upper_fd(fs, n);
+			r = fd < 0 ? -ENOENT : asprintf(&src, "/proc/self/fd/%d", fd) < 0 ? -ENOMEM : 0;
+			ne.link_follow = true;
+		} else {
+			r = sfs_node_upper_path(n, &src);
+		}
 		pthread_rwlock_unlock(&fs->tree_lock);
 	}
 	if (r < 0) {

@@ -870,6 +870,40 @@ void sfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
+int sfs_entry_for_tmpfile(struct sfs_fs *fs, struct sfs_node *parent, int fd,
+			  struct fuse_entry_param *e)
+{
+	struct sfs_found f = { .in_upper = true };
+	struct sfs_node *n;
+
+	if (fstat(fd, &f.st) < 0)
+		return -errno;
+	finish_found(fs, &f);
+	n = sfs_node_new(fs, f.st.st_mode);
+	if (!n)
+		return -ENOMEM;
+	n->name = strdup("");
+	if (!n->name) {
+		sfs_node_free(n);
+		return -ENOMEM;
+	}
+	/* outside the namespace, as an open file removed: its open handle
+	 * holds it, and linkat(2) gives it a name (dir.c) */
+	n->in_upper = true;
+	n->unlinked = true;
+	n->tmpfile = true;
+	n->st_ino = f.st_ino;
+	pthread_mutex_lock(&fs->itable_lock);
+	n->parent = parent;
+	parent->refs++;
+	n->refs++; /* the temporary reference take_lookup_ref drops */
+	pthread_mutex_unlock(&fs->itable_lock);
+	sfs_stat_finish(fs, n, fd, &f.st);
+	fill_entry(fs, n, &f.st, e);
+	take_lookup_ref(fs, n);
+	return 0;
+}
+
 int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
 		      const char *upath, bool opaque, struct fuse_entry_param *e)
 {

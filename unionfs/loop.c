@@ -286,9 +286,11 @@ static void serve(struct sfs_worker *w)
 		}
 		atomic_fetch_add_explicit(&l->served, 1, memory_order_relaxed);
 		atomic_store_explicit(&l->serving, true, memory_order_relaxed);
+		sfs_tmpfile_peek(&w->buf);
 		sfs_passthrough_request(l->fs, &w->buf);
 		fuse_session_process_buf(l->se, &w->buf);
 		sfs_passthrough_request_done();
+		sfs_tmpfile_done();
 		atomic_store_explicit(&l->serving, false, memory_order_relaxed);
 	}
 }

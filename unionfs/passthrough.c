@@ -60,16 +60,6 @@
 #define SFS_FOPEN_NOFLUSH (1u << 5)
 #define SFS_FOPEN_PASSTHROUGH (1u << 7)
 
-struct sfs_fuse_in_header {
-	uint32_t len;
-	uint32_t opcode;
-	uint64_t unique;
-	uint64_t nodeid;
-	uint32_t uid, gid, pid;
-	uint16_t total_extlen;
-	uint16_t padding;
-};
-
 struct sfs_fuse_init_in {
 	uint32_t major, minor, max_readahead, flags, flags2;
 };

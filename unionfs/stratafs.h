@@ -84,6 +84,7 @@ struct sfs_node {
 	bool metacopy;    /* upper holds metadata only; data in lower[0] */
 	bool unlinked;    /* removed from the namespace, kept for open fds */
 	bool index_hit;   /* data is the hard-link index copy (index.c) */
+	bool tmpfile;     /* made by O_TMPFILE, no name yet (dir.c) */
 	bool lower_group; /* one name of a lower inode with several names */
 	unsigned n_lower;
 	struct sfs_lent *lower; /* top-most first */
@@ -235,6 +236,10 @@ int sfs_lookup_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *nam
  * lookup reference.  tree_lock held (write). */
 int sfs_entry_for_new(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
 		      const char *upath, bool opaque, struct fuse_entry_param *e);
+/* The same for an unnamed file made with O_TMPFILE in parent's upper
+ * directory, open as fd. */
+int sfs_entry_for_tmpfile(struct sfs_fs *fs, struct sfs_node *parent, int fd,
+			  struct fuse_entry_param *e);
 
 /*
  * Does name exist in a lower layer under parent (before any whiteout)?
@@ -309,6 +314,19 @@ void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
 int sfs_copy_xattrs(const char *src_path, int dst_fd);
 
 /* ------------------------------------------------------------------ */
+/* The kernel's request header (linux/fuse.h), which libfuse does not
+ * export: the session loop looks at some requests before libfuse. */
+struct sfs_fuse_in_header {
+	uint32_t len;
+	uint32_t opcode;
+	uint64_t unique;
+	uint64_t nodeid;
+	uint32_t uid, gid, pid;
+	uint16_t total_extlen;
+	uint16_t padding;
+};
+
+/* ------------------------------------------------------------------ */
 /* dir.c */
 
 void sfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -324,6 +342,10 @@ void sfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   fuse_ino_t newparent, const char *newname, unsigned int flags);
 void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode, struct fuse_file_info *fi);
+/* The session loop shows every request here before libfuse serves it:
+ * an O_TMPFILE request becomes a CREATE, marked as O_TMPFILE. */
+void sfs_tmpfile_peek(struct fuse_buf *buf);
+void sfs_tmpfile_done(void);
 
 /*
  * Prepare the upper layer so that name can be created in parent: copy the
@@ -567,8 +589,13 @@ const char *sfs_ovl_xattr(const struct sfs_fs *fs, const char *suffix);
 const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix);
 
 /* /proc path of n's top entry (upper, index copy or top lower), for
- * path-based xattr calls.  tree_lock held. */
-int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size);
+ * path-based xattr calls.  An upper file out of the namespace (removed
+ * while open, or made by O_TMPFILE) has no path: the path is then the
+ * magic link of an fd duplicated from its open handles into *fd, which the
+ * caller closes, and 1 says to follow it (else *fd is -EBADF, and 0 says
+ * not to follow a symlink there).  tree_lock held. */
+int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size,
+		       int *fd);
 
 /* "/proc/self/fd/<layerfd>/<path>" for path-based xattr calls. */
 int sfs_proc_path(const struct sfs_fs *fs, unsigned layer, const char *path,

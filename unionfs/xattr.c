@@ -39,11 +39,20 @@ const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix)
 	return fs->trusted_xattrs ? "trusted.overlay.sfs.origin" : "user.overlay.sfs.origin";
 }
 
-int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size)
+int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size,
+		       int *fd)
 {
 	_cleanup_free_ char *upath = NULL;
 	int r;
 
+	*fd = -EBADF;
+	if (n->unlinked && n->in_upper) {
+		*fd = sfs_node_dup_upper_fd(fs, n);
+		if (*fd < 0)
+			return -ESTALE;
+		snprintf(buf, size, "/proc/self/fd/%d", *fd);
+		return 1;
+	}
 	if (n->in_upper) {
 		r = sfs_node_upper_path(n, &upath);
 		if (r < 0)
@@ -67,6 +76,7 @@ void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t len;
 	int r;
@@ -90,8 +100,9 @@ void sfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 		}
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = sfs_node_proc_path(fs, n, path, sizeof(path));
-	len = r < 0 ? r : neg_errno_ssize(lgetxattr(path, name, buf, size));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path), &fd);
+	len = r < 0 ? r : neg_errno_ssize(r ? getxattr(path, name, buf, size)
+					     : lgetxattr(path, name, buf, size));
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (len < 0)
 		sfs_reply_err(req, (int)len);
@@ -123,6 +134,7 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct sfs_fs *fs = sfs_fs_from_req(req);
 	struct sfs_node *n = sfs_node_from_ino(fs, ino);
 	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t len;
 	int r;
@@ -132,11 +144,12 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	r = sfs_node_proc_path(fs, n, path, sizeof(path));
-	len = r < 0 ? r : neg_errno_ssize(llistxattr(path, NULL, 0));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path), &fd);
+	len = r < 0 ? r : neg_errno_ssize(r ? listxattr(path, NULL, 0) : llistxattr(path, NULL, 0));
 	if (len > 0) {
 		buf = malloc(len);
-		len = buf ? neg_errno_ssize(llistxattr(path, buf, len)) : -ENOMEM;
+		len = !buf ? -ENOMEM :
+		      neg_errno_ssize(r ? listxattr(path, buf, len) : llistxattr(path, buf, len));
 	}
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (len < 0) {
@@ -156,10 +169,11 @@ void sfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static bool lower_lacks_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name)
 {
 	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -EBADF;
 	bool lacks;
 
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	lacks = !n->in_upper && sfs_node_proc_path(fs, n, path, sizeof(path)) == 0 &&
+	lacks = !n->in_upper && sfs_node_proc_path(fs, n, path, sizeof(path), &fd) == 0 &&
 		lgetxattr(path, name, NULL, 0) < 0 && errno == ENODATA;
 	pthread_rwlock_unlock(&fs->tree_lock);
 	return lacks;
@@ -170,6 +184,7 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 			const char *value, size_t size, int flags, bool remove)
 {
 	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -EBADF;
 	int r;
 
 	if (fs->cfg->noxattrs)
@@ -187,9 +202,11 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 		return r;
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	sfs_xknown_clear(n, SFS_XK_CREATED | SFS_XK_NO_ACL_DEFAULT);
-	r = sfs_node_proc_path(fs, n, path, sizeof(path));
+	r = sfs_node_proc_path(fs, n, path, sizeof(path), &fd);
 	if (r == 0)
 		r = sfs_modify_xattr_path(path, name, value, size, flags, remove);
+	else if (r == 1)
+		r = neg_errno(remove ? fremovexattr(fd, name) : fsetxattr(fd, name, value, size, flags));
 	pthread_rwlock_unlock(&fs->tree_lock);
 	return r;
 }

@@ -431,6 +431,92 @@ test_read_only_fd_of_lower_then_write_elsewhere() {
         assert_file_content "$UPPER/lower" replaced
 }
 
+# O_TMPFILE: an unnamed file in the upper directory, named by linkat(2).
+test_o_tmpfile_then_linkat() {
+        L1=$(mk_layer l1)
+        mk_file "$L1/d/lower" lower-content
+        sfs_mount "$L1"
+        "$PYTHON" - "$MNT" <<'PY' >&2 || fail "O_TMPFILE through the mount (see above)"
+import ctypes, errno, os, stat, sys
+mnt = sys.argv[1]
+d = os.path.join(mnt, "d")
+libc = ctypes.CDLL(None, use_errno=True)
+def link_fd(fd, path):  # linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH)
+    if libc.linkat(fd, b"", -100, path.encode(), 0x1000) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), path)
+fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o640)
+os.write(fd, b"tmp-content\n")
+st = os.fstat(fd)
+if st.st_nlink != 0 or st.st_size != 12 or stat.S_IMODE(st.st_mode) != 0o640:
+    sys.exit("fstat of the unnamed file: nlink %d size %d mode %o" %
+             (st.st_nlink, st.st_size, stat.S_IMODE(st.st_mode)))
+os.fchmod(fd, 0o604)
+os.setxattr(fd, "user.tag", b"v1")
+if os.getxattr(fd, "user.tag") != b"v1" or "user.tag" not in os.listxattr(fd):
+    sys.exit("xattrs of the unnamed file")
+if sorted(os.listdir(d)) != ["lower"]:
+    sys.exit("the unnamed file shows in its directory: %s" % os.listdir(d))
+link_fd(fd, os.path.join(d, "named"))
+st = os.stat(os.path.join(d, "named"))
+if st.st_nlink != 1 or stat.S_IMODE(st.st_mode) != 0o604 or os.fstat(fd).st_ino != st.st_ino:
+    sys.exit("the linked file: nlink %d mode %o" % (st.st_nlink, stat.S_IMODE(st.st_mode)))
+os.write(fd, b"more\n")
+os.close(fd)
+if open(os.path.join(d, "named")).read() != "tmp-content\nmore\n":
+    sys.exit("content of the linked file")
+if os.getxattr(os.path.join(d, "named"), "user.tag") != b"v1":
+    sys.exit("xattr of the linked file")
+# closed without a name: nothing is left
+fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
+os.write(fd, b"gone")
+os.close(fd)
+# O_EXCL: never linkable
+fd = os.open(mnt, os.O_TMPFILE | os.O_RDWR | os.O_EXCL, 0o600)
+try:
+    link_fd(fd, os.path.join(mnt, "excl"))
+    sys.exit("an O_EXCL O_TMPFILE file was linked")
+except OSError as e:
+    if e.errno != errno.ENOENT:
+        raise
+os.close(fd)
+if sorted(os.listdir(d)) != ["lower", "named"] or "excl" in os.listdir(mnt):
+    sys.exit("listing after: %s %s" % (os.listdir(d), os.listdir(mnt)))
+PY
+        assert_file_content "$UPPER/d/named" "tmp-content
+more"
+        assert_mode "$UPPER/d/named" 0604
+        assert_xattr "$UPPER/d/named" user.tag v1
+        assert_listing "$UPPER/d" "named"
+        assert_enoent "$UPPER/excl"
+        assert_file_content "$L1/d/lower" lower-content
+        assert_eq "" "$(find "$WORK" -mindepth 1 -path "$WORK/sfs-index" -prune -o -type f -print)" \
+                "files left in the work dir"
+}
+
+# ... made by another user: theirs, also on disk
+test_o_tmpfile_owner_is_caller() {
+        need_root
+        L1=$(mk_layer l1)
+        mk_dir "$L1/pub" 0777
+        sfs_mount "$L1"
+        setpriv --reuid=2345 --regid=2346 --clear-groups "$PYTHON" -c '
+import ctypes, os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600)
+os.write(fd, b"x")
+st = os.fstat(fd)
+if (st.st_uid, st.st_gid) != (2345, 2346):
+    sys.exit("owner of the unnamed file: %d:%d" % (st.st_uid, st.st_gid))
+# linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, path, AT_SYMLINK_FOLLOW)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.linkat(-100, b"/proc/self/fd/%d" % fd, -100, (sys.argv[1] + "/mine").encode(), 0x400) < 0:
+    sys.exit("linkat: " + os.strerror(ctypes.get_errno()))
+' "$MNT/pub" || fail "O_TMPFILE as another user"
+        assert_owner "$MNT/pub/mine" 2345:2346
+        assert_owner "$UPPER/pub/mine" 2345:2346
+        assert_mode "$UPPER/pub/mine" 0600
+}
+
 # A lower file opened again for reading gets its daemon fd only at the first
 # READ (file.c): after its pages left the kernel's cache, every use of such
 # an fd still finds the file, or the copy made meanwhile.

@@ -310,4 +310,29 @@ test_capability_of_a_new_file() {
         exec {fd}<&-
 }
 
+# Xattrs through the fd of an upper file removed while open are the file's
+# own, never those of a new file that took its name since.
+test_xattrs_of_a_removed_open_file() {
+        L1=$(mk_layer l1)
+        sfs_mount "$L1"
+        echo old >"$MNT/f"
+        "$PYTHON" - "$MNT/f" <<'PY' >&2 || fail "xattrs through the fd of a removed file (see above)"
+import os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_RDWR)
+os.unlink(path)
+with open(path, "w") as f:
+    f.write("new\n")
+os.setxattr(fd, "user.old", b"1")
+if os.getxattr(fd, "user.old") != b"1" or os.listxattr(fd) != ["user.old"]:
+    sys.exit("xattrs through the fd: %s" % os.listxattr(fd))
+os.removexattr(fd, "user.old")
+os.setxattr(fd, "user.kept", b"2")
+if os.listxattr(path):
+    sys.exit("the new file got xattrs: %s" % os.listxattr(path))
+PY
+        assert_file_content "$UPPER/f" new
+        assert_eq "" "$(_list "$UPPER/f")" "xattrs of the new file on disk"
+}
+
 run_tests "$@"

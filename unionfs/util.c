@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -80,24 +81,55 @@ static int rw_range(int src, int dst, off_t off, off_t end)
 	return 0;
 }
 
-/* Copy [off, end) with copy_file_range, falling back to read/write when
- * the two files are on filesystems that cannot do it. */
-static int copy_extent(int src, int dst, off_t off, off_t end, bool *use_cfr)
+/* Across file systems: sendfile(2) moves the pages through a pipe in the
+ * kernel (as overlayfs's copy-up does), with no copy through user memory.
+ * It writes at dst's file position, which only the copy-up uses. */
+static int send_range(int src, int dst, off_t off, off_t end)
+{
+	if (lseek(dst, off, SEEK_SET) < 0)
+		return -errno;
+	while (off < end) {
+		ssize_t n = sendfile(dst, src, &off, end - off);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* source shrank under us */
+	}
+	return 0;
+}
+
+enum copy_way { COPY_RANGE, COPY_SEND, COPY_RW };
+
+static bool way_unsupported(int r)
+{
+	return r == -EXDEV || r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL;
+}
+
+/* Copy [off, end) with copy_file_range; where the two files' file systems
+ * cannot (different ones), with sendfile, else with read and write. */
+static int copy_extent(int src, int dst, off_t off, off_t end, enum copy_way *way)
 {
 	int r;
 
-	if (*use_cfr) {
+	if (*way == COPY_RANGE) {
 		r = copy_range(src, dst, off, end);
-		if (r != -EXDEV && r != -EOPNOTSUPP && r != -ENOSYS && r != -EINVAL)
+		if (!way_unsupported(r))
 			return r;
-		*use_cfr = false;
+		*way = COPY_SEND;
+	}
+	if (*way == COPY_SEND) {
+		r = send_range(src, dst, off, end);
+		if (!way_unsupported(r))
+			return r;
+		*way = COPY_RW;
 	}
 	return rw_range(src, dst, off, end);
 }
 
 int sfs_copy_data(int src, int dst, off_t size)
 {
-	bool use_cfr = true;
+	enum copy_way way = COPY_RANGE;
 	off_t off = 0;
 	int r;
 
@@ -116,7 +148,7 @@ int sfs_copy_data(int src, int dst, off_t size)
 			if (errno == ENXIO)
 				break; /* only a hole remains */
 			/* No SEEK_DATA: copy everything. */
-			r = copy_extent(src, dst, off, size, &use_cfr);
+			r = copy_extent(src, dst, off, size, &way);
 			if (r < 0)
 				return r;
 			break;
@@ -124,7 +156,7 @@ int sfs_copy_data(int src, int dst, off_t size)
 		hole = lseek(src, data, SEEK_HOLE);
 		if (hole < 0 || hole > size)
 			hole = size;
-		r = copy_extent(src, dst, data, hole, &use_cfr);
+		r = copy_extent(src, dst, data, hole, &way);
 		if (r < 0)
 			return r;
 		off = hole;

@@ -447,6 +447,29 @@ test_kill9_during_copy_up_leaves_no_partial_file() {
         cmp -s -n "$size" "$L1/big" "$MNT/big" || fail "after kill -9 and remount the file content differs from lower"
 }
 
+# An upper layer on another file system than the lower one, where
+# copy_file_range refuses: the data moves with sendfile, extent by extent,
+# and holes stay holes.
+test_copy_up_to_an_upper_on_another_file_system() {
+        L1=$(mk_layer l1)
+        head -c 3000001 /dev/urandom >"$L1/random"
+        truncate -s 64M "$L1/sparse"
+        head -c 70000 /dev/urandom | dd of="$L1/sparse" bs=4096 seek=5000 conv=notrunc status=none
+        local fs
+        fs=$(mk_tmpfs_layer other)
+        UPPER=$fs/upper WORK=$fs/work
+        mkdir -p "$UPPER" "$WORK"
+        sfs_mount "$L1"
+        printf '!' >>"$MNT/random"
+        printf '!' >>"$MNT/sparse"
+        cmp -s -n 3000001 "$L1/random" "$UPPER/random" || fail "copied data differs"
+        assert_eq 3000002 "$(stat -c %s "$UPPER/random")" "size after the append"
+        cmp -s -n $((64 << 20)) "$L1/sparse" "$UPPER/sparse" || fail "copied sparse data differs"
+        local kib
+        kib=$(du -k "$UPPER/sparse" | cut -f1)
+        ((kib < 1024)) || fail "copied-up sparse file uses ${kib} KiB"
+}
+
 # a full disk -----------------------------------------------------------------
 
 # The upper layer fills up: a copy-up that does not fit fails with ENOSPC

@@ -529,10 +529,11 @@ static char **command_line(const struct run_config *cfg, char **args)
 /*
  * The host's name service files, as docker gives them: the sandbox shares
  * the host's network, so it resolves names as the host does.  Bound
- * read-only over the image's own files, only where the image has them (a
- * new file would be a change of the container, and land in a commit); the
- * user's volumes come after, and may replace them.  *ret: the volumes with
- * these first; hosts point into static storage or a->binds.
+ * read-only over the image's own files, or where the image has none (the
+ * mount point made for it goes again after the run, sandbox_mountpoints_*);
+ * not over a symlink.  The user's volumes come after, and may replace
+ * them.  *ret: the volumes with these first; hosts point into static
+ * storage or a->binds.
  */
 static int network_files(const char *root, const struct run_args *a,
 			 struct sandbox_bind **ret, size_t *ret_n)
@@ -547,10 +548,10 @@ static int network_files(const char *root, const struct run_args *a,
 		return -ENOMEM;
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		if (!realpath(files[i], hosts[i]) || access(hosts[i], R_OK) < 0 ||
-		    !sandbox_has_file(root, files[i]))
+		    !(sandbox_has_file(root, files[i]) || sandbox_lacks_path(root, files[i])))
 			continue;
 		v[n++] = (struct sandbox_bind){ .host = hosts[i], .dest = (char *)files[i],
-						.ro = true };
+						.ro = true, .transient = true };
 	}
 	for (size_t i = 0; i < a->n_binds; i++)
 		v[n++] = a->binds[i];
@@ -568,6 +569,7 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 	_cleanup_close_ int status_fd = -EBADF;
 	_cleanup_(sandbox_user_clear) struct sandbox_user user = { 0 };
 	_cleanup_free_ struct sandbox_bind *net_binds = NULL;
+	struct sandbox_mountpoints made = { 0 };
 	const char *user_spec = a->user ? a->user : cfg->user;
 	struct env env = { 0 };
 	char hostname[TOOL_ID_MAX];
@@ -635,6 +637,11 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		ret = r == -ENOENT ? EXIT_RUN_NOT_FOUND : EXIT_RUN_CANNOT_EXEC;
 		goto out;
 	}
+	r = sandbox_mountpoints_note(&sb, &made);
+	if (r < 0) {
+		tool_err("cannot look at the container's mount points: %s", strerror(-r));
+		goto out;
+	}
 	r = sandbox_spawn(&sb, old, &pid, &status_fd);
 	if (r < 0) {
 		tool_err("cannot start the sandbox: %s", strerror(-r));
@@ -646,6 +653,7 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		ret = EXIT_RUN_FAIL;
 	}
 out:
+	sandbox_mountpoints_drop(&sb, &made);
 	strv_free(env.v);
 	return ret;
 }

@@ -369,6 +369,101 @@ bool sandbox_has_file(const char *root, const char *path)
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool sandbox_lacks_path(const char *root, const char *path)
+{
+	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
+
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return false;
+	fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+	return fd == -ENOENT;
+}
+
+/* Note the components of @path that @rootfd lacks, outermost first. */
+static int note_missing(int rootfd, const char *path, struct sandbox_mountpoints *mp)
+{
+	_cleanup_free_ char *prefix = strdup(path);
+	bool missing = false;
+
+	if (!prefix)
+		return -ENOMEM;
+	for (char *p = prefix + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (!missing) {
+			int fd = open_in_root(rootfd, prefix, O_PATH | O_NOFOLLOW, 0);
+
+			missing = fd == -ENOENT;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (missing) {
+			char **v = realloc(mp->paths, (mp->n + 1) * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			mp->paths = v;
+			v[mp->n] = strdup(prefix);
+			if (!v[mp->n])
+				return -ENOMEM;
+			mp->n++;
+		}
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
+int sandbox_mountpoints_note(const struct sandbox *sb, struct sandbox_mountpoints *ret)
+{
+	static const char *const own[] = { "/proc", "/dev", "/tmp" };
+	_cleanup_close_ int rootfd = -EBADF;
+	int r = 0;
+
+	*ret = (struct sandbox_mountpoints){ 0 };
+	rootfd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	for (size_t i = 0; i < ELEMENTSOF(own) && r >= 0; i++)
+		r = note_missing(rootfd, own[i], ret);
+	for (size_t i = 0; i < sb->n_binds && r >= 0; i++)
+		if (sb->binds[i].transient)
+			r = note_missing(rootfd, sb->binds[i].dest, ret);
+	return r;
+}
+
+void sandbox_mountpoints_drop(const struct sandbox *sb, struct sandbox_mountpoints *mp)
+{
+	_cleanup_close_ int rootfd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	/* innermost first: a directory goes once what it held has gone */
+	for (size_t i = mp->n; i-- > 0;) {
+		char *slash = strrchr(mp->paths[i], '/');
+		const char *name = slash + 1;
+		_cleanup_close_ int dirfd = -EBADF;
+		struct stat st;
+
+		*slash = '\0';
+		dirfd = rootfd < 0 ? -EBADF
+				   : open_in_root(rootfd, slash == mp->paths[i] ? "/" : mp->paths[i],
+						  O_PATH | O_DIRECTORY, 0);
+		/* only what is still empty: the command may have used it */
+		if (dirfd >= 0 && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode))
+				(void)unlinkat(dirfd, name, AT_REMOVEDIR);
+			else if (S_ISREG(st.st_mode) && st.st_size == 0)
+				(void)unlinkat(dirfd, name, 0);
+		}
+		free(mp->paths[i]);
+	}
+	free(mp->paths);
+	*mp = (struct sandbox_mountpoints){ 0 };
+}
+
 char *sandbox_find_bwrap(void)
 {
 	const char *env = getenv("BWRAP");

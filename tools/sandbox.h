@@ -16,6 +16,13 @@ struct sandbox_bind {
 	char *host; /* absolute host path (realpath'ed) */
 	char *dest; /* absolute path inside the sandbox */
 	bool ro;
+	bool transient; /* strata's own: its mount point leaves no trace */
+};
+
+/* Mount points the sandbox makes in the container (sandbox_mountpoints_note). */
+struct sandbox_mountpoints {
+	char **paths; /* outermost first */
+	size_t n;
 };
 
 /* Who the command runs as (strata run --user, or the image's "User"). */
@@ -54,6 +61,19 @@ int sandbox_resolve_user(const char *root, const char *spec, struct sandbox_user
 void sandbox_user_clear(struct sandbox_user *u);
 /* Is @path (absolute, inside @root) a regular file there, symlinks not followed? */
 bool sandbox_has_file(const char *root, const char *path);
+/* Is nothing at @path inside @root (some component missing)? */
+bool sandbox_lacks_path(const char *root, const char *path);
+
+/*
+ * The sandbox mounts /proc, /dev, /tmp and sb's binds over paths that
+ * bubblewrap, or the chroot way, creates in the container where it lacks
+ * them, so they would show in `strata diff` and land in a commit.  Before
+ * the run, note those the sandbox itself brings (not the user's volumes,
+ * whose mount points stay, as docker's); after it, drop them again where
+ * they are still empty.
+ */
+int sandbox_mountpoints_note(const struct sandbox *sb, struct sandbox_mountpoints *ret);
+void sandbox_mountpoints_drop(const struct sandbox *sb, struct sandbox_mountpoints *mp);
 
 /* Malloc'ed path of bubblewrap: $BWRAP or "bwrap" in $PATH; NULL if absent. */
 char *sandbox_find_bwrap(void);

@@ -278,13 +278,23 @@ static int search_image_cb(const struct ldb_image_info *img, void *payload)
 	struct search_ctx *c = payload;
 	char id[TOOL_ID_MAX], ago[48];
 	const char *comment = img->comment ? img->comment : "";
+	_cleanup_free_ char *names = NULL;
+	size_t len = 0;
+	FILE *f;
 
 	if (c->limit && c->n >= c->limit)
 		return 1;
 	c->n++;
+	/* every name of the image: the term may match any of them */
+	f = open_memstream(&names, &len);
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; img->tags[i]; i++)
+		fprintf(f, "%s%s", i ? "," : "", img->tags[i]);
+	if (fclose(f) != 0)
+		return -ENOMEM;
 	printf("%-*s %-30s %-24s %.*s\n", c->no_trunc ? 39 : 12, tool_id(&img->id, c->no_trunc, id),
-	       img->tags[0] ? img->tags[0] : "<none>", tool_ago(img->created, ago),
-	       c->no_trunc ? 4096 : 45, comment);
+	       len ? names : "<none>", tool_ago(img->created, ago), c->no_trunc ? 4096 : 45, comment);
 	return 0;
 }
 

@@ -301,6 +301,9 @@ test_search_df_and_layers() {
 	add_busybox >/dev/null
 	out=$(st search busy)
 	assert_contains "$out" "busybox:1.35"
+	st tag busybox:1.35 other/tiny:stable
+	out=$(st search tiny)
+	assert_contains "$out" "busybox:1.35,other/tiny:stable" "every name of the image found"
 	out=$(st search --file /bin/busybox)
 	assert_contains "$out" "/bin/busybox"
 	out=$(st search --file /no/such/file)

@@ -772,7 +772,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int tar_add(struct ldb *db, struct archive *a, int dirfd, const char *path, bool dir)
+/* The file (or directory) @path below @dirfd as the entry @name. */
+static int tar_add_as(struct ldb *db, struct archive *a, int dirfd, const char *path,
+		      const char *name, bool dir)
 {
 	struct archive_entry *e = archive_entry_new();
 	_cleanup_close_ int fd = -EBADF;
@@ -782,7 +784,7 @@ static int tar_add(struct ldb *db, struct archive *a, int dirfd, const char *pat
 
 	if (!e)
 		return -ENOMEM;
-	archive_entry_set_pathname(e, path);
+	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
 	archive_entry_set_perm(e, dir ? 0755 : 0644);
 	archive_entry_set_mtime(e, 0, 0);
@@ -811,11 +813,57 @@ out:
 	return r;
 }
 
-static int write_oci_archive(struct ldb *db, int dirfd, const char *file)
+static int tar_add(struct ldb *db, struct archive *a, int dirfd, const char *path, bool dir)
+{
+	return tar_add_as(db, a, dirfd, path, path, dir);
+}
+
+/* A reproducible tar written to "@file.tmp-PID" (*ret_tmp), renamed by
+ * archive_end(). */
+static int archive_begin(struct ldb *db, const char *file, struct archive **ret,
+			 char **ret_tmp)
 {
 	struct archive *a = archive_write_new();
+
+	if (!a || asprintf(ret_tmp, "%s.tmp-%d", file, (int)getpid()) < 0) {
+		if (a)
+			archive_write_free(a);
+		*ret_tmp = NULL;
+		return -ENOMEM;
+	}
+	archive_write_set_format_pax_restricted(a);
+	archive_write_add_filter_none(a);
+	if (archive_write_open_filename(a, *ret_tmp) != ARCHIVE_OK) {
+		int r = ldb__err(db, -EIO, "cannot write '%s': %s", file, archive_error_string(a));
+
+		archive_write_free(a);
+		free(*ret_tmp);
+		*ret_tmp = NULL;
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+/* Close the archive and put it in place when r >= 0; else remove it. */
+static int archive_end(struct ldb *db, struct archive *a, char *tmp, const char *file, int r)
+{
+	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
+		r = ldb__err(db, -EIO, "cannot write '%s': %s", file, archive_error_string(a));
+	if (r >= 0 && rename(tmp, file) < 0)
+		r = ldb__err(db, -errno, "cannot write '%s': %m", file);
+	archive_write_free(a);
+	if (r < 0)
+		(void)unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+static int write_oci_archive(struct ldb *db, int dirfd, const char *file)
+{
+	struct archive *a = NULL;
 	_cleanup_closedir_ DIR *d = NULL;
-	_cleanup_free_ char *tmp = NULL;
+	char *tmp = NULL;
 	char **names = NULL;
 	size_t n = 0;
 	struct dirent *de;
@@ -823,11 +871,9 @@ static int write_oci_archive(struct ldb *db, int dirfd, const char *file)
 
 	fd = openat(dirfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!a || !d || asprintf(&tmp, "%s.tmp-%d", file, (int)getpid()) < 0) {
-		if (fd >= 0 && !d)
+	if (!d) {
+		if (fd >= 0)
 			close(fd);
-		if (a)
-			archive_write_free(a);
 		return -ENOMEM;
 	}
 	while ((de = readdir(d))) {
@@ -843,12 +889,9 @@ static int write_oci_archive(struct ldb *db, int dirfd, const char *file)
 			n++;
 	}
 	qsort(names, n, sizeof(char *), cmp_str);
-	archive_write_set_format_pax_restricted(a);
-	archive_write_add_filter_none(a);
-	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
-		r = ldb__err(db, -EIO, "cannot write '%s': %s", file, archive_error_string(a));
+	r = archive_begin(db, file, &a, &tmp);
+	if (r < 0)
 		goto out;
-	}
 	r = tar_add(db, a, dirfd, "blobs", true);
 	if (r >= 0)
 		r = tar_add(db, a, dirfd, "blobs/sha256", true);
@@ -858,18 +901,121 @@ static int write_oci_archive(struct ldb *db, int dirfd, const char *file)
 		r = tar_add(db, a, dirfd, "index.json", false);
 	if (r >= 0)
 		r = tar_add(db, a, dirfd, "oci-layout", false);
-	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = ldb__err(db, -EIO, "cannot write '%s': %s", file, archive_error_string(a));
-	if (r >= 0 && rename(tmp, file) < 0)
-		r = ldb__err(db, -errno, "cannot write '%s': %m", file);
+	r = archive_end(db, a, tmp, file, r);
 out:
-	archive_write_free(a);
-	if (r < 0)
-		(void)unlink(tmp);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return r;
+}
+
+/* ---- docker-archive: the layout rewritten as `docker save` writes it -------------------- */
+
+static json_object *read_json_at(int dirfd, const char *path)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20))
+		return NULL;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size)
+		return NULL;
+	buf[st.st_size] = '\0';
+	return json_tokener_parse(buf);
+}
+
+static const char *digest_hex(const char *digest)
+{
+	const char *colon = strchr(digest, ':');
+
+	return colon ? colon + 1 : digest;
+}
+
+/* "name:tag" as docker's RepoTags want it: ":latest" for a bare name. */
+static char *repo_tag(const char *ref)
+{
+	const char *slash = strrchr(ref, '/'), *colon = strrchr(ref, ':');
+	char *t;
+
+	if (colon && (!slash || colon > slash))
+		return strdup(ref);
+	return asprintf(&t, "%s:latest", ref) < 0 ? NULL : t;
+}
+
+/*
+ * The image exported (uncompressed) into the layout at @dirfd, as a
+ * docker-archive: the config as <hex>.json, each layer as <diff id hex>.tar
+ * and manifest.json naming them with the image's RepoTags ([] without
+ * @ref), which `docker load`, `podman load` and skopeo read.
+ */
+static int write_docker_archive(struct ldb *db, int dirfd, const char *man_digest,
+				const char *ref, const char *file)
+{
+	_cleanup_json_ json_object *man = NULL, *out = json_object_new_array();
+	_cleanup_free_ char *tag = ref ? repo_tag(ref) : NULL;
+	json_object *cfg, *cfg_digest, *layers, *entry, *tags, *names;
+	struct archive *a = NULL;
+	char path[128], name[128], *tmp = NULL;
+	size_t n;
+	int r;
+
+	snprintf(path, sizeof(path), "blobs/sha256/%s", digest_hex(man_digest));
+	man = read_json_at(dirfd, path);
+	if (!out || (ref && !tag))
+		return -ENOMEM;
+	if (!man || !json_object_object_get_ex(man, "config", &cfg) ||
+	    !json_object_object_get_ex(cfg, "digest", &cfg_digest) ||
+	    !json_object_object_get_ex(man, "layers", &layers) ||
+	    !json_object_is_type(layers, json_type_array))
+		return ldb__err(db, -EIO, "cannot read back the exported manifest");
+	n = json_object_array_length(layers);
+	entry = json_object_new_object();
+	json_object_array_add(out, entry);
+	snprintf(name, sizeof(name), "%s.json", digest_hex(json_object_get_string(cfg_digest)));
+	json_object_object_add(entry, "Config", jstr(name));
+	tags = json_object_new_array();
+	if (tag)
+		json_object_array_add(tags, jstr(tag));
+	json_object_object_add(entry, "RepoTags", tags);
+	names = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *d, *l = json_object_array_get_idx(layers, i);
+
+		if (!json_object_object_get_ex(l, "digest", &d))
+			return ldb__err(db, -EIO, "cannot read back the exported manifest");
+		snprintf(name, sizeof(name), "%s.tar", digest_hex(json_object_get_string(d)));
+		json_object_array_add(names, jstr(name));
+	}
+	json_object_object_add(entry, "Layers", names);
+	r = write_file(db, dirfd, "manifest.json", to_text(out));
+	if (r < 0)
+		return r;
+
+	r = archive_begin(db, file, &a, &tmp);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "blobs/sha256/%s",
+		 digest_hex(json_object_get_string(cfg_digest)));
+	r = tar_add_as(db, a, dirfd, path, json_object_get_string(json_object_object_get(entry, "Config")),
+		       false);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const char *layer = json_object_get_string(json_object_array_get_idx(names, i));
+		bool seen = false;
+
+		/* an image may hold one layer twice: one entry */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(layer, json_object_get_string(
+						     json_object_array_get_idx(names, j))) == 0;
+		if (seen)
+			continue;
+		snprintf(path, sizeof(path), "blobs/sha256/%.*s", (int)(strlen(layer) - 4), layer);
+		r = tar_add_as(db, a, dirfd, path, layer, false);
+	}
+	if (r >= 0)
+		r = tar_add(db, a, dirfd, "manifest.json", false);
+	return archive_end(db, a, tmp, file, r);
 }
 
 int ldb_oci_export(struct ldb *db, const struct ldb_digest *image, const struct ldb_oci_opts *o,
@@ -890,8 +1036,26 @@ int ldb_oci_export(struct ldb *db, const struct ldb_digest *image, const struct 
 			return ldb__err(db, r, "cannot open '%s': %s", o->path, strerror(-r));
 		return export_into(db, image, dirfd, o, ret_digest);
 	}
-	if (o->transport != LDB_OCI_ARCHIVE)
-		return ldb__err(db, -EPROTONOSUPPORT, "can only export to oci: or oci-archive:");
+	if (o->transport == LDB_DOCKER_ARCHIVE) {
+		/* docker's layers are plain tars: their digest is the diff id */
+		struct ldb_oci_opts plain = *o;
+		char digest[LDB__SHA256_LEN + 1];
+
+		if (o->compression && strcmp(o->compression, "none") != 0)
+			return ldb__err(db, -EINVAL, "docker-archive layers are not compressed");
+		plain.compression = "none";
+		plain.ref = NULL;
+		r = ldb__tmp_create(db, &t);
+		if (r < 0)
+			return r;
+		r = export_into(db, image, t.fd, &plain, digest);
+		if (r >= 0)
+			r = write_docker_archive(db, t.fd, digest, o->ref, o->path);
+		if (r >= 0 && ret_digest)
+			snprintf(ret_digest, LDB__SHA256_LEN + 1, "%s", digest);
+		ldb__tmp_destroy(db, &t);
+		return r;
+	}
 	r = ldb__tmp_create(db, &t);
 	if (r < 0)
 		return r;

@@ -224,8 +224,10 @@ static const struct cmd_help export_help = {
 	"       strata export --flatten IMAGE FILE.tar\n"
 	"       strata export [-o FILE] [--compression none|gzip|zstd] LAYER",
 	"Write an image as an OCI image layout: DEST is oci:DIR[:REF] or\n"
-	"oci-archive:FILE[:REF].  Layers are reproducible tars (the same image gives\n"
-	"the same digests), zstd-compressed unless --compress says otherwise.\n"
+	"oci-archive:FILE[:REF]; or as `docker save` writes it: docker-archive:FILE[:REF]\n"
+	"(REF: its RepoTag).  Layers are reproducible tars (the same image gives the\n"
+	"same digests), zstd-compressed unless --compress says otherwise (never in a\n"
+	"docker-archive).\n"
 	"With --flatten, write the image's merged root file system as one tar\n"
 	"('-' for stdout).  With one argument, write a single layer as an OCI layer\n"
 	"tar stream.",
@@ -336,10 +338,12 @@ int cmd_oci_export(int argc, char **argv)
 	if (compress && strcmp(compress, "zstd") != 0 && strcmp(compress, "gzip") != 0 &&
 	    strcmp(compress, "none") != 0)
 		return tool_usage_error(&export_help, "unknown compression '%s'", compress);
-	if (!flatten && (parse_transport(argv[optind + 1], &t) < 0 ||
-			 t.kind == LDB_DOCKER_ARCHIVE))
-		return tool_usage_error(&export_help, "unknown destination '%s' (oci:DIR[:REF] or "
-					"oci-archive:FILE[:REF])", argv[optind + 1]);
+	if (!flatten && parse_transport(argv[optind + 1], &t) < 0)
+		return tool_usage_error(&export_help, "unknown destination '%s' (oci:DIR[:REF], "
+					"oci-archive:FILE[:REF] or docker-archive:FILE[:REF])",
+					argv[optind + 1]);
+	if (t.kind == LDB_DOCKER_ARCHIVE && compress && strcmp(compress, "none") != 0)
+		return tool_usage_error(&export_help, "docker-archive layers are not compressed");
 	if (tool_open(&db) < 0)
 		return EXIT_FAIL;
 	r = ldb_image_resolve(db, argv[optind], &image);

@@ -208,6 +208,34 @@ test_import_layer_forms() {
 	assert_contains "$("$STRATA" --root "$T/r2" images)" "example/app" "docker RepoTags name kept"
 }
 
+# docker-archive export: what `docker save` writes (config <hex>.json, plain
+# <diff id>.tar layers, manifest.json with the RepoTag); byte for byte the
+# same each time, and read back by strata and skopeo.
+test_docker_archive_export() {
+	make_image app
+	st export app docker-archive:"$T/d.tar":example/app:7
+	st export app docker-archive:"$T/d2.tar":example/app:7
+	cmp -s "$T/d.tar" "$T/d2.tar" || fail "two exports of one image differ"
+	local names
+	names=$(tar -tf "$T/d.tar" | sort | tr '\n' ' ')
+	[[ $names =~ ^([0-9a-f]{64}\.(json|tar)\ )+manifest\.json\ $ ]] ||
+		fail "docker-archive entries: $names"
+	assert_contains "$(tar -xOf "$T/d.tar" manifest.json)" '"RepoTags":\["example/app:7"\]' "RepoTags"
+	"$STRATA" --root "$T/r2" -q import docker-archive:"$T/d.tar" >/dev/null
+	assert_eq "$(image_id "$T/r2" example/app:7)" "$(image_id "$ROOT" app)" "image id read back"
+	assert_eq "$(tree_of "$T/r2" example/app:7)" "$(tree_of "$ROOT" app)" "tree read back"
+	st export app docker-archive:"$T/untagged.tar"
+	assert_contains "$(tar -xOf "$T/untagged.tar" manifest.json)" '"RepoTags":\[\]' "no RepoTag without REF"
+	expect_status 2 "$STRATA" --root "$ROOT" export --compress zstd app docker-archive:"$T/z.tar"
+	if command -v skopeo >/dev/null; then
+		skopeo inspect docker-archive:"$T/d.tar" >"$T/inspect.json" || fail "skopeo cannot read it"
+		local l
+		for l in $(tar -tf "$T/d.tar" | sed -n 's/\.tar$//p'); do
+			assert_contains "$(cat "$T/inspect.json")" "sha256:$l" "skopeo sees layer $l"
+		done
+	fi
+}
+
 test_shared_layers_stored_once() {
 	make_image app
 	st export app-mid oci:"$T/mid":v1
@@ -453,6 +481,7 @@ test_podman_runs_exported_image() {
 	tgz=$(busybox_rootfs) || skip "busybox-static is not installed"
 	st add "$tgz" -t bb:1 >/dev/null
 	st export --compress gzip bb:1 oci-archive:"$T/bb.tar":bb
+	st export bb:1 docker-archive:"$T/bb-docker.tar":strata/bb:1
 	PODMAN_RUN=$(mktemp -d /tmp/sopm.XXXXXX) # podman wants a runroot under 50 characters
 	mkdir -p "$T/podman"/{root,tmp}
 	local nofile nproc
@@ -482,6 +511,11 @@ EOF
 	out=$(pm run --rm --net=none "$id" /bin/cat /etc/motd 2>"$T/podman/run.err") ||
 		skip "podman cannot run containers here: $(tail -n 2 "$T/podman/run.err" | tr '\n' ' ')"
 	assert_eq "$out" "strata test rootfs" "command output from the exported image"
+	pm load -q -i "$T/bb-docker.tar" >"$T/podman/load2.log" 2>&1 ||
+		fail "podman load of the docker-archive: $(cat "$T/podman/load2.log")"
+	out=$(pm run --rm --net=none strata/bb:1 /bin/cat /etc/motd 2>"$T/podman/run2.err") ||
+		fail "podman run of the docker-archive: $(tail -n 2 "$T/podman/run2.err")"
+	assert_eq "$out" "strata test rootfs" "command output from the docker-archive"
 	# and what podman writes imports into strata: OCI and docker archives
 	pm save -q --format oci-archive -o "$T/pm-oci.tar" "$id" || fail "podman save oci-archive"
 	pm save -q --format docker-archive -o "$T/pm-docker.tar" "$id" || fail "podman save docker-archive"

@@ -529,14 +529,15 @@ static char **command_line(const struct run_config *cfg, char **args)
 /*
  * The host's name service files, as docker gives them: the sandbox shares
  * the host's network, so it resolves names as the host does.  Bound
- * read-only over the image's own files, or where the image has none (the
- * mount point made for it goes again after the run, sandbox_mountpoints_*);
- * not over a symlink.  The user's volumes come after, and may replace
- * them.  *ret: the volumes with these first; hosts point into static
- * storage or a->binds.
+ * read-only over the image's own files, or where the image has none and
+ * the caller may make the file to mount on (noted in @made, it goes again
+ * after the run); not over a symlink.  The user's volumes come after, and
+ * may replace them.  *ret: the volumes with these first; hosts point into
+ * static storage or a->binds.
  */
 static int network_files(const char *root, const struct run_args *a,
-			 struct sandbox_bind **ret, size_t *ret_n)
+			 struct sandbox_mountpoints *made, struct sandbox_bind **ret,
+			 size_t *ret_n)
 {
 	static const char *const files[] = { "/etc/resolv.conf", "/etc/hosts" };
 	static char hosts[ELEMENTSOF(files)][PATH_MAX];
@@ -547,11 +548,14 @@ static int network_files(const char *root, const struct run_args *a,
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-		if (!realpath(files[i], hosts[i]) || access(hosts[i], R_OK) < 0 ||
-		    !(sandbox_has_file(root, files[i]) || sandbox_lacks_path(root, files[i])))
+		if (!realpath(files[i], hosts[i]) || access(hosts[i], R_OK) < 0)
+			continue;
+		if (!sandbox_has_file(root, files[i]) &&
+		    !(sandbox_lacks_path(root, files[i]) &&
+		      sandbox_mountpoint_make(root, files[i], made) >= 0))
 			continue;
 		v[n++] = (struct sandbox_bind){ .host = hosts[i], .dest = (char *)files[i],
-						.ro = true, .transient = true };
+						.ro = true };
 	}
 	for (size_t i = 0; i < a->n_binds; i++)
 		v[n++] = a->binds[i];
@@ -616,7 +620,12 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		}
 		sb.user = &user;
 	}
-	r = network_files(c->mp, a, &net_binds, &sb.n_binds);
+	r = sandbox_mountpoints_note(c->mp, &made);
+	if (r < 0) {
+		tool_err("cannot look at the container's mount points: %s", strerror(-r));
+		goto out;
+	}
+	r = network_files(c->mp, a, &made, &net_binds, &sb.n_binds);
 	if (r < 0)
 		goto out;
 	sb.binds = net_binds;
@@ -637,11 +646,6 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		ret = r == -ENOENT ? EXIT_RUN_NOT_FOUND : EXIT_RUN_CANNOT_EXEC;
 		goto out;
 	}
-	r = sandbox_mountpoints_note(&sb, &made);
-	if (r < 0) {
-		tool_err("cannot look at the container's mount points: %s", strerror(-r));
-		goto out;
-	}
 	r = sandbox_spawn(&sb, old, &pid, &status_fd);
 	if (r < 0) {
 		tool_err("cannot start the sandbox: %s", strerror(-r));
@@ -653,7 +657,7 @@ static int run_in(struct run_ctx *c, const struct run_args *a, const struct run_
 		ret = EXIT_RUN_FAIL;
 	}
 out:
-	sandbox_mountpoints_drop(&sb, &made);
+	sandbox_mountpoints_drop(c->mp, &made);
 	strv_free(env.v);
 	return ret;
 }

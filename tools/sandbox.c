@@ -418,27 +418,43 @@ static int note_missing(int rootfd, const char *path, struct sandbox_mountpoints
 	}
 }
 
-int sandbox_mountpoints_note(const struct sandbox *sb, struct sandbox_mountpoints *ret)
+int sandbox_mountpoints_note(const char *root, struct sandbox_mountpoints *ret)
 {
 	static const char *const own[] = { "/proc", "/dev", "/tmp" };
 	_cleanup_close_ int rootfd = -EBADF;
 	int r = 0;
 
 	*ret = (struct sandbox_mountpoints){ 0 };
-	rootfd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return -errno;
 	for (size_t i = 0; i < ELEMENTSOF(own) && r >= 0; i++)
 		r = note_missing(rootfd, own[i], ret);
-	for (size_t i = 0; i < sb->n_binds && r >= 0; i++)
-		if (sb->binds[i].transient)
-			r = note_missing(rootfd, sb->binds[i].dest, ret);
 	return r;
 }
 
-void sandbox_mountpoints_drop(const struct sandbox *sb, struct sandbox_mountpoints *mp)
+static int mkdir_p_at(int rootfd, const char *path);
+static int touch_in_root(int rootfd, const char *path);
+
+int sandbox_mountpoint_make(const char *root, const char *path, struct sandbox_mountpoints *mp)
 {
-	_cleanup_close_ int rootfd = open(sb->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *parent = strdup(path);
+	int r;
+
+	if (rootfd < 0 || !parent)
+		return rootfd < 0 ? -errno : -ENOMEM;
+	r = note_missing(rootfd, path, mp);
+	if (r < 0)
+		return r;
+	*strrchr(parent, '/') = '\0';
+	r = *parent ? mkdir_p_at(rootfd, parent) : 0;
+	return r < 0 ? r : touch_in_root(rootfd, path);
+}
+
+void sandbox_mountpoints_drop(const char *root, struct sandbox_mountpoints *mp)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 	/* innermost first: a directory goes once what it held has gone */
 	for (size_t i = mp->n; i-- > 0;) {

@@ -16,7 +16,6 @@ struct sandbox_bind {
 	char *host; /* absolute host path (realpath'ed) */
 	char *dest; /* absolute path inside the sandbox */
 	bool ro;
-	bool transient; /* strata's own: its mount point leaves no trace */
 };
 
 /* Mount points the sandbox makes in the container (sandbox_mountpoints_note). */
@@ -65,15 +64,18 @@ bool sandbox_has_file(const char *root, const char *path);
 bool sandbox_lacks_path(const char *root, const char *path);
 
 /*
- * The sandbox mounts /proc, /dev, /tmp and sb's binds over paths that
+ * The sandbox mounts /proc, /dev, /tmp and its binds over paths that
  * bubblewrap, or the chroot way, creates in the container where it lacks
  * them, so they would show in `strata diff` and land in a commit.  Before
  * the run, note those the sandbox itself brings (not the user's volumes,
  * whose mount points stay, as docker's); after it, drop them again where
  * they are still empty.
  */
-int sandbox_mountpoints_note(const struct sandbox *sb, struct sandbox_mountpoints *ret);
-void sandbox_mountpoints_drop(const struct sandbox *sb, struct sandbox_mountpoints *mp);
+int sandbox_mountpoints_note(const char *root, struct sandbox_mountpoints *ret);
+/* Make an empty file at @path (absolute, inside @root) to bind a file on,
+ * noting in @mp what was made; an error when the caller may not. */
+int sandbox_mountpoint_make(const char *root, const char *path, struct sandbox_mountpoints *mp);
+void sandbox_mountpoints_drop(const char *root, struct sandbox_mountpoints *mp);
 
 /* Malloc'ed path of bubblewrap: $BWRAP or "bwrap" in $PATH; NULL if absent. */
 char *sandbox_find_bwrap(void);

@@ -81,12 +81,13 @@ static int whname_path(const char *ppath, const char *name, char **ret)
  * copied up. */
 static int prepare_parent(struct create_ctx *c)
 {
+	int r;
+
 	if (c->parent->unlinked)
 		return -ENOENT;
 	if (!c->parent->in_upper)
 		return -EIO;
-	int r = sfs_node_upper_path(c->parent, &c->ppath);
-
+	r = sfs_node_upper_path(c->parent, &c->ppath);
 	if (r < 0)
 		return r;
 	return neg_errno(sfs_fstatat(c->fs->upper->fd, c->ppath, &c->parent_st,

@@ -206,7 +206,7 @@ int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 			return fd;
 		}
 	}
-	if (!f->upper) {
+	if (!f->upper && __atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE)) {
 		int *v = realloc(f->old_fds, (f->n_old_fds + 1) * sizeof(*v));
 
 		pthread_rwlock_rdlock(&fs->tree_lock);

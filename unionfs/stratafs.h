@@ -590,10 +590,10 @@ const char *sfs_own_xattr(const struct sfs_fs *fs, const char *suffix);
 
 /* /proc path of n's top entry (upper, index copy or top lower), for
  * path-based xattr calls.  An upper file out of the namespace (removed
- * while open, or made by O_TMPFILE) has no path: the path is then the
- * magic link of an fd duplicated from its open handles into *fd, which the
- * caller closes, and 1 says to follow it (else *fd is -EBADF, and 0 says
- * not to follow a symlink there).  tree_lock held. */
+ * while open, or made by O_TMPFILE) has no path of its own: the path is
+ * then the magic link of an fd duplicated from its upper handles into *fd,
+ * which the caller closes, and 1 says to follow it (else *fd is -EBADF,
+ * and 0 says not to follow a symlink there).  tree_lock held. */
 int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t size,
 		       int *fd);
 

@@ -48,10 +48,15 @@ int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t 
 	*fd = -EBADF;
 	if (n->unlinked && n->in_upper) {
 		*fd = sfs_node_dup_upper_fd(fs, n);
-		if (*fd < 0)
+		if (*fd >= 0) {
+			snprintf(buf, size, "/proc/self/fd/%d", *fd);
+			return 1;
+		}
+		/* No upper handle: a node replaced at copy-up (passthrough.c),
+		 * whose readers hold the lower file; its name still leads to
+		 * the copy.  An unnamed file always has its handle. */
+		if (n->tmpfile)
 			return -ESTALE;
-		snprintf(buf, size, "/proc/self/fd/%d", *fd);
-		return 1;
 	}
 	if (n->in_upper) {
 		r = sfs_node_upper_path(n, &upath);

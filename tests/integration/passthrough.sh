@@ -148,6 +148,12 @@ test_open_for_writing_while_the_lower_file_is_read() {
         # kernel ask for the attributes again
         assert_eq 2000014 "$("$PYTHON" -c 'import os, sys
 print(os.fstat(int(sys.argv[1])).st_size)' "$fd")" "fstat through the reader's fd"
+        # xattrs through the reader's fd are the copy's, as through the name
+        assert_eq 1 "$("$PYTHON" -c 'import os, sys
+fd = int(sys.argv[1])
+os.setxattr(fd, "user.t", b"1")
+print(os.getxattr(fd, "user.t").decode())' "$fd")" "xattr through the reader's fd"
+        assert_xattr "$UPPER/f" user.t 1
         assert_eq "$ino" "$(stat -c %i "$MNT/f")" "st_ino after the copy-up"
         local mtime
         mtime=$(stat -c %Y.%y "$MNT/f")

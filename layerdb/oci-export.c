@@ -957,7 +957,7 @@ static int write_docker_archive(struct ldb *db, int dirfd, const char *man_diges
 	_cleanup_free_ char *tag = ref ? repo_tag(ref) : NULL;
 	json_object *cfg, *cfg_digest, *layers, *entry, *tags, *names;
 	struct archive *a = NULL;
-	char path[128], name[128], *tmp = NULL;
+	char path[128], name[128], cfg_name[128], *tmp = NULL;
 	size_t n;
 	int r;
 
@@ -973,8 +973,9 @@ static int write_docker_archive(struct ldb *db, int dirfd, const char *man_diges
 	n = json_object_array_length(layers);
 	entry = json_object_new_object();
 	json_object_array_add(out, entry);
-	snprintf(name, sizeof(name), "%s.json", digest_hex(json_object_get_string(cfg_digest)));
-	json_object_object_add(entry, "Config", jstr(name));
+	snprintf(cfg_name, sizeof(cfg_name), "%s.json",
+		 digest_hex(json_object_get_string(cfg_digest)));
+	json_object_object_add(entry, "Config", jstr(cfg_name));
 	tags = json_object_new_array();
 	if (tag)
 		json_object_array_add(tags, jstr(tag));
@@ -998,8 +999,7 @@ static int write_docker_archive(struct ldb *db, int dirfd, const char *man_diges
 		return r;
 	snprintf(path, sizeof(path), "blobs/sha256/%s",
 		 digest_hex(json_object_get_string(cfg_digest)));
-	r = tar_add_as(db, a, dirfd, path, json_object_get_string(json_object_object_get(entry, "Config")),
-		       false);
+	r = tar_add_as(db, a, dirfd, path, cfg_name, false);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		const char *layer = json_object_get_string(json_object_array_get_idx(names, i));
 		bool seen = false;

@@ -628,43 +628,6 @@ static int make_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, int flag
 	return fd;
 }
 
-static void create_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
-			   struct fuse_file_info *fi)
-{
-	struct sfs_fs *fs = sfs_fs_from_req(req);
-	struct fuse_entry_param e;
-	struct sfs_node *n;
-	struct sfs_file *f;
-	int fd;
-
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fd = make_tmpfile(req, parent, mode, fi->flags, &e);
-	if (fd < 0) {
-		free(f);
-		sfs_reply_err(req, fd);
-		return;
-	}
-	n = sfs_node_from_ino(fs, e.ino);
-	f->fd = fd;
-	f->upper = true;
-	f->flags = fi->flags;
-	sfs_file_attach(fs, n, f);
-	if (fi->flags & O_DIRECT) {
-		fi->direct_io = 1;
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT);
-	}
-	fi->fh = (uintptr_t)f;
-	fi->keep_cache = 0;
-	fi->noflush = 1;
-	sfs_passthrough_open(fs, n, f);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		sfs_file_release(fs, f); /* interrupted: nobody will release it */
-}
-
 void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode, struct fuse_file_info *fi)
 {
@@ -675,36 +638,40 @@ void sfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sfs_file *f;
 	int r;
 
-	if (serving_tmpfile) {
-		create_tmpfile(req, parent, mode, fi);
-		return;
-	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (ne.open_flags & O_DIRECT) {
-		/* O_DIRECT on a fresh file: open it once created */
-		ne.open_flags &= ~O_DIRECT;
-	} else if (fs->cfg->zero_open) {
-		/* the fd becomes the node's handle for reads and writes, and
-		 * the kernel gives the offsets, also of appending writes */
-		ne.open_flags = (ne.open_flags & ~(O_ACCMODE | O_APPEND | O_TRUNC)) | O_RDWR;
+	if (serving_tmpfile) {
+		r = make_tmpfile(req, parent, mode, fi->flags, &e);
+	} else {
+		if (ne.open_flags & O_DIRECT) {
+			/* O_DIRECT on a fresh file: open it once created */
+			ne.open_flags &= ~O_DIRECT;
+		} else if (fs->cfg->zero_open) {
+			/* the fd becomes the node's handle for reads and
+			 * writes, and the kernel gives the offsets, also of
+			 * appending writes */
+			ne.open_flags = (ne.open_flags & ~(O_ACCMODE | O_APPEND | O_TRUNC)) | O_RDWR;
+		}
+		r = do_create(req, parent, name, &ne, &e);
+		if (r == 0)
+			r = ne.ret_fd;
 	}
-	r = do_create(req, parent, name, &ne, &e);
 	if (r < 0) {
 		free(f);
 		sfs_reply_err(req, r);
 		return;
 	}
-	f->fd = ne.ret_fd;
+	f->fd = r;
 	f->upper = true;
 	f->flags = fi->flags;
 	if (fs->cfg->zero_open && !(fi->flags & O_DIRECT)) {
-		/* no RELEASE will come: the node keeps the fd (handle.c) */
+		/* no RELEASE will come: the node keeps the fd (handle.c);
+		 * an unnamed file is refused in this mode (make_tmpfile) */
 		free(f);
-		sfs_handle_adopt(fs, sfs_node_from_ino(fs, e.ino), ne.ret_fd);
+		sfs_handle_adopt(fs, sfs_node_from_ino(fs, e.ino), r);
 		fi->fh = 0;
 		fi->keep_cache = 1;
 		fi->noflush = 1;

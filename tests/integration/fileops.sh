@@ -433,6 +433,7 @@ test_read_only_fd_of_lower_then_write_elsewhere() {
 
 # O_TMPFILE: an unnamed file in the upper directory, named by linkat(2).
 test_o_tmpfile_then_linkat() {
+        [[ ${SFS_TEST_OPTS:-} != *zero_open=1* ]] || skip "zero_open=1 refuses O_TMPFILE"
         L1=$(mk_layer l1)
         mk_file "$L1/d/lower" lower-content
         sfs_mount "$L1"
@@ -496,6 +497,7 @@ more"
 
 # ... made by another user: theirs, also on disk
 test_o_tmpfile_owner_is_caller() {
+        [[ ${SFS_TEST_OPTS:-} != *zero_open=1* ]] || skip "zero_open=1 refuses O_TMPFILE"
         need_root
         L1=$(mk_layer l1)
         mk_dir "$L1/pub" 0777

@@ -188,16 +188,25 @@ int sfs_node_stat(struct sfs_fs *fs, struct sfs_node *n, struct stat *st)
 	int r;
 
 	if (n->unlinked && n->in_upper) {
-		/* gone from the namespace: what its open handles hold (the
-		 * lower file, for the readers of a node replaced at copy-up,
-		 * see passthrough.c) */
-		_cleanup_close_ int fd = sfs_node_dup_open_fd(fs, n);
+		/* gone from the namespace: what its open handles hold.  The
+		 * readers of a node replaced at copy-up read the lower file,
+		 * whose size is theirs; the rest is the copy's, where their
+		 * changes go (passthrough.c). */
+		_cleanup_close_ int fd = sfs_node_dup_upper_fd(fs, n);
+		_cleanup_close_ int rfd = -EBADF;
+		struct stat rst;
 
-		if (fd < 0)
+		if (fd < 0 || n->copy_fd >= 0)
+			rfd = sfs_node_dup_file_fd(fs, n);
+		if (fd < 0 && rfd < 0)
 			return -ESTALE;
-		r = neg_errno(fstat(fd, st));
+		r = neg_errno(fstat(fd >= 0 ? fd : rfd, st));
+		if (r == 0 && fd >= 0 && rfd >= 0 && fstat(rfd, &rst) == 0) {
+			st->st_size = rst.st_size;
+			st->st_blocks = rst.st_blocks;
+		}
 		if (r == 0)
-			sfs_stat_finish(fs, n, fd, st);
+			sfs_stat_finish(fs, n, fd >= 0 ? fd : rfd, st);
 		return r;
 	}
 	if (n->in_upper) {
@@ -273,8 +282,9 @@ void sfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat st;
 	int r;
 
-	if (fi && fi->fh && !sfs_is_dir(n)) {
-		/* fstat: the open file, even if it was unlinked since */
+	if (fi && fi->fh && !sfs_is_dir(n) && n->copy_fd < 0) {
+		/* fstat: the open file, even if it was unlinked since (a
+		 * replaced node's readers also see its copy: sfs_node_stat) */
 		struct sfs_file *f = (struct sfs_file *)(uintptr_t)fi->fh;
 		int fd = sfs_file_fd(fs, f);
 
@@ -530,8 +540,15 @@ static int do_setattr(struct sfs_fs *fs, struct sfs_node *n, struct stat *attr,
 		fd = fcntl(((struct sfs_file *)(uintptr_t)fi->fh)->fd, F_DUPFD_CLOEXEC, 3);
 	else if (n->unlinked)
 		fd = sfs_node_dup_upper_fd(fs, n);
-	if (fd >= 0)
-		return setattr_fd(fs, n, fd, attr, to_set, ret_st);
+	if (fd >= 0) {
+		r = setattr_fd(fs, n, fd, attr, to_set, ret_st);
+		if (r == 0 && n->copy_fd >= 0) {
+			/* a reader's view of its replaced node */
+			sfs_passthrough_copy_changed(fs, n);
+			r = sfs_node_stat(fs, n, ret_st);
+		}
+		return r;
+	}
 	if (n->unlinked)
 		return -ESTALE;
 

@@ -122,12 +122,10 @@ void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f)
 	free(f);
 }
 
-int sfs_node_dup_open_fd(struct sfs_fs *fs, struct sfs_node *n)
+int sfs_node_dup_file_fd(struct sfs_fs *fs, struct sfs_node *n)
 {
-	int fd = sfs_node_dup_upper_fd(fs, n);
+	int fd = -EBADF;
 
-	if (fd >= 0)
-		return fd;
 	pthread_mutex_lock(&fs->itable_lock);
 	for (struct sfs_file *f = n->files; f; f = f->fnext) {
 		if (f->fd >= 0) {
@@ -156,6 +154,10 @@ int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n)
 			fd = fd < 0 ? -errno : fd;
 			break;
 		}
+	}
+	if (fd == -EBADF && n->copy_fd >= 0) {
+		fd = fcntl(n->copy_fd, F_DUPFD_CLOEXEC, 3);
+		fd = fd < 0 ? -errno : fd;
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	return fd;
@@ -345,8 +347,10 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * gets a new node, which the kernel looks up on ESTALE
 		 * (passthrough.c).  The copy is made first, so that every
 		 * open of the new node finds it. */
+		int copy_fd = f->upper ? fcntl(f->fd, F_DUPFD_CLOEXEC, 3) : -EBADF;
+
 		sfs_file_release(fs, f);
-		sfs_passthrough_replace(fs, n);
+		sfs_passthrough_replace(fs, n, copy_fd);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stratafs.h"
 
@@ -140,6 +141,7 @@ struct sfs_node *sfs_node_new(struct sfs_fs *fs, mode_t type)
 		return NULL;
 	n->type = type & S_IFMT;
 	n->generation = atomic_fetch_add(&fs->generation, 1) + 1;
+	n->copy_fd = -1;
 	pthread_mutex_init(&n->copyup_lock, NULL);
 	return n;
 }
@@ -164,6 +166,8 @@ void sfs_node_free(struct sfs_node *n)
 		return;
 	sfs_lents_free(n->lower, n->n_lower);
 	free(n->name);
+	if (n->copy_fd >= 0)
+		close(n->copy_fd);
 	pthread_mutex_destroy(&n->copyup_lock);
 	free(n);
 }

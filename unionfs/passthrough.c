@@ -34,7 +34,12 @@
  *   the lower file, as on kernel overlayfs before 4.19 and on
  *   fuse-overlayfs.  The copy is made before the node is replaced, so that
  *   no open of the new node passes the lower file through again, which
- *   would send the writer's retry back to ESTALE.
+ *   would send the writer's retry back to ESTALE.  The replaced node keeps
+ *   an fd of the copy: its readers' fchmod, futimens and xattrs change the
+ *   copy, as through the name, and their fstat shows it, with the size of
+ *   the lower file they read.  An open of the replaced node itself (of
+ *   /proc/PID/fd/N) that wants the copy stays ESTALE: the kernel cannot
+ *   pass one inode through to two files.
  * - A file whose backing file cannot be registered (a layer on a
  *   stacked file system, for one) is served by the daemon, cached, and so
  *   are the node's next opens while any such file is open.
@@ -283,15 +288,40 @@ void sfs_passthrough_request_done(void)
 	patch.open = false;
 }
 
-void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n)
+void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n, int copy_fd)
 {
 	pthread_rwlock_wrlock(&fs->tree_lock);
 	pthread_mutex_lock(&fs->itable_lock);
 	if (n->hashed)
 		sfs_itable_remove(fs, n);
 	n->unlinked = true;
+	if (n->copy_fd < 0) {
+		n->copy_fd = copy_fd;
+		copy_fd = -EBADF;
+	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	if (copy_fd >= 0)
+		close(copy_fd);
+}
+
+void sfs_passthrough_copy_changed(struct sfs_fs *fs, struct sfs_node *n)
+{
+	fuse_ino_t *ino;
+	struct sfs_node *named;
+
+	if (n->copy_fd < 0)
+		return;
+	ino = malloc(sizeof(*ino));
+	if (!ino)
+		return; /* the kernel's cache times out eventually */
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	pthread_mutex_lock(&fs->itable_lock);
+	named = sfs_itable_find(fs, n->parent, n->name);
+	*ino = named && named->st_ino == n->st_ino ? (fuse_ino_t)(uintptr_t)named : 0;
+	pthread_mutex_unlock(&fs->itable_lock);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	sfs_invalidate_inos(fs, ino, *ino ? 1 : 0);
 }
 
 /* Opened for reading only, and small enough to be better cached (file.c

@@ -113,6 +113,7 @@ struct sfs_node {
 	struct sfs_file *files;  /* open handles, for a node unlinked meanwhile */
 	struct sfs_file *implicit[2]; /* cached handles: [0] read, [1] write */
 	unsigned ring_idx[2];    /* their slots in fs->handle_ring */
+	int copy_fd;             /* replaced at copy-up: the copy, or -1 (passthrough.c) */
 
 	/* protected by fs->pt_lock (passthrough.c) */
 	unsigned pt_opens;       /* open files passed through to pt_id */
@@ -391,8 +392,12 @@ void sfs_passthrough_setup(struct sfs_fs *fs, struct fuse_session *se);
 void sfs_passthrough_request(struct sfs_fs *fs, const struct fuse_buf *buf);
 void sfs_passthrough_request_done(void);
 /* Take n out of the namespace, so that the name's next lookup makes a new
- * node; n's open files go on. */
-void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n);
+ * node; n's open files go on.  copy_fd (taken, or -1) is an fd of the copy,
+ * where changes to n's metadata go from then on. */
+void sfs_passthrough_replace(struct sfs_fs *fs, struct sfs_node *n, int copy_fd);
+/* n's copy changed through n: drop the kernel's attributes of the node
+ * its name now leads to. */
+void sfs_passthrough_copy_changed(struct sfs_fs *fs, struct sfs_node *n);
 /* Pass f through to its fd; the next answer (open or create) of this
  * thread carries the backing file.  -ESTALE: n's open files use another
  * file; other errors: the daemon serves f, and n's next opens, until
@@ -495,10 +500,12 @@ struct sfs_file {
 void sfs_file_attach(struct sfs_fs *fs, struct sfs_node *n, struct sfs_file *f);
 /* Unregister, close and free a handle. */
 void sfs_file_release(struct sfs_fs *fs, struct sfs_file *f);
-/* A duplicate of an fd on n's upper file from its open handles, or -EBADF. */
+/* A duplicate of an fd on n's upper file from its open handles (or the
+ * copy of a replaced node), or -EBADF. */
 int sfs_node_dup_upper_fd(struct sfs_fs *fs, struct sfs_node *n);
-/* The same, else of any open handle's file (a lower one), or -EBADF. */
-int sfs_node_dup_open_fd(struct sfs_fs *fs, struct sfs_node *n);
+/* A duplicate of the fd of one of n's open handles, whatever its file, or
+ * -EBADF. */
+int sfs_node_dup_file_fd(struct sfs_fs *fs, struct sfs_node *n);
 
 /* The flags the daemon's fd needs for a file opened with flags. */
 int sfs_open_flags(const struct sfs_fs *fs, int flags);
@@ -709,6 +716,9 @@ static inline double sfs_attr_timeout(const struct sfs_fs *fs, const struct sfs_
 				      const struct stat *st)
 {
 	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1 && (n->in_upper || n->index_hit))
+		return 0;
+	/* a node replaced at copy-up shares its copy with the name's node */
+	if (n->copy_fd >= 0)
 		return 0;
 	return fs->timeout;
 }

@@ -52,11 +52,9 @@ int sfs_node_proc_path(struct sfs_fs *fs, struct sfs_node *n, char *buf, size_t 
 			snprintf(buf, size, "/proc/self/fd/%d", *fd);
 			return 1;
 		}
-		/* No upper handle: a node replaced at copy-up (passthrough.c),
-		 * whose readers hold the lower file; its name still leads to
-		 * the copy.  An unnamed file always has its handle. */
-		if (n->tmpfile)
-			return -ESTALE;
+		/* An unnamed file always has its handle, and so has a node
+		 * replaced at copy-up (its copy). */
+		return -ESTALE;
 	}
 	if (n->in_upper) {
 		r = sfs_node_upper_path(n, &upath);
@@ -213,6 +211,8 @@ static int modify_xattr(struct sfs_fs *fs, struct sfs_node *n, const char *name,
 	else if (r == 1)
 		r = neg_errno(remove ? fremovexattr(fd, name) : fsetxattr(fd, name, value, size, flags));
 	pthread_rwlock_unlock(&fs->tree_lock);
+	if (r == 0)
+		sfs_passthrough_copy_changed(fs, n); /* an ACL may change the mode */
 	return r;
 }
 

@@ -165,6 +165,43 @@ print(os.getxattr(fd, "user.t").decode())' "$fd")" "xattr through the reader's f
         assert_eq 0 "$(_requests WRITE)" "WRITE requests"
 }
 
+# A reader of a replaced node changes the metadata of the copy, as through
+# the name (fchmod, futimens, fsetxattr of a read-only fd), and its fstat
+# shows them, while it keeps reading the lower file.
+test_metadata_through_the_reader_of_a_replaced_file() {
+        L1=$(mk_layer l1)
+        _big_lower "$L1/f"
+        chmod 644 "$L1/f"
+        _pt_mount "$L1"
+        local fd
+        exec {fd}<"$MNT/f"
+        echo replaced >"$MNT/f" || fail "open for writing while a reader holds the lower file"
+        stat -c %a "$MNT/f" >/dev/null # the name's node caches its attributes
+        "$PYTHON" - "$fd" <<'PY' || fail "metadata through the reader's fd"
+import os, sys
+fd = int(sys.argv[1])
+os.fchmod(fd, 0o600)
+os.utime(fd, ns=(1_000_000_000, 2_000_000_000))
+os.setxattr(fd, "user.r", b"yes")
+st = os.fstat(fd)
+assert st.st_mode & 0o7777 == 0o600, oct(st.st_mode)
+assert st.st_mtime_ns == 2_000_000_000, st.st_mtime_ns
+assert st.st_size == 2000014, st.st_size  # the file it reads
+assert os.read(fd, 13) == b"lower-content", "the reader's data"
+PY
+        assert_eq 600 "$(stat -c %a "$MNT/f")" "mode through the name"
+        assert_eq 2 "$(stat -c %Y "$MNT/f")" "mtime through the name"
+        assert_eq 600 "$(stat -c %a "$UPPER/f")" "mode of the copy"
+        assert_xattr "$UPPER/f" user.r yes
+        assert_eq 644 "$(stat -c %a "$L1/f")" "mode of the lower file"
+        # and the other way: a change through the name shows in the reader's fstat
+        chmod 640 "$MNT/f"
+        assert_eq 640 "$("$PYTHON" -c 'import os, sys
+print(oct(os.fstat(int(sys.argv[1])).st_mode & 0o7777)[2:])' "$fd")" "fstat after chmod by name"
+        exec {fd}<&-
+        assert_file_content "$MNT/f" replaced
+}
+
 test_truncate_while_the_lower_file_is_read() {
         L1=$(mk_layer l1)
         _big_lower "$L1/f"

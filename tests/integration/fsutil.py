@@ -756,6 +756,206 @@ def cmd_stress_check(args):
     return 0
 
 
+# ---------------------------------------------------------------- fsx
+
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_ZERO_RANGE = 0x10
+
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
+def _fallocate(fd, mode, off, length):
+    if _libc.fallocate(fd, mode, off, length) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+class Fsx:
+    """Random operations on one file through every path a program uses
+    (pread/pwrite, mmap, truncate, fallocate, copy_file_range, reopening),
+    each checked against a model of the file's bytes, in the manner of
+    xfstests' fsx.  A second fd, opened after the first write, must always
+    read what the first wrote."""
+
+    def __init__(self, path, seed, maxlen):
+        self.path, self.maxlen = path, maxlen
+        self.rng = random.Random(seed)
+        with open(path, "rb") as f:
+            self.model = bytearray(f.read())
+        self.fd = os.open(path, os.O_RDWR)
+        self.fd2 = None
+        self.log = []
+        self.unsupported = set()
+
+    def fail(self, what):
+        die("fsx %s: %s\nlast operations (newest last):\n  %s" % (
+            self.path, what, "\n  ".join(self.log[-12:])))
+
+    def check(self, off, data, how):
+        want = bytes(self.model[off:off + len(data)])
+        if data != want:
+            bad = next(i for i in range(min(len(data), len(want)))
+                       if data[i] != want[i]) if len(data) == len(want) else -1
+            self.fail("%s at %d+%d: %d bytes differ from the model (first at %d, "
+                      "got %d bytes, expected %d)" % (
+                          how, off, len(data), sum(a != b for a, b in zip(data, want)),
+                          off + bad if bad >= 0 else -1, len(data), len(want)))
+
+    def span(self, within=None):
+        end = self.maxlen if within is None else within
+        off = self.rng.randrange(0, max(end, 1))
+        length = self.rng.randrange(1, min(65536, self.maxlen - off) + 1) \
+            if off < self.maxlen else 1
+        if within is not None:
+            length = min(length, max(within - off, 0))
+        return off, length
+
+    def op_read(self):
+        off, n = self.span(len(self.model))
+        fd = self.fd2 if self.fd2 is not None and self.rng.random() < 0.5 else self.fd
+        self.check(off, os.pread(fd, n, off), "read" if fd == self.fd else "read (2nd fd)")
+
+    def op_write(self):
+        off, n = self.span()
+        data = self.rng.randbytes(n)
+        if os.pwrite(self.fd, data, off) != n:
+            self.fail("short write")
+        if off > len(self.model):
+            self.model.extend(bytes(off - len(self.model)))
+        self.model[off:off + n] = data
+        if self.fd2 is None:
+            self.fd2 = os.open(self.path, os.O_RDONLY)
+
+    def op_truncate(self):
+        size = self.rng.randrange(0, self.maxlen + 1)
+        os.ftruncate(self.fd, size)
+        if size < len(self.model):
+            del self.model[size:]
+        else:
+            self.model.extend(bytes(size - len(self.model)))
+
+    def op_mapread(self):
+        if not self.model:
+            return
+        off, n = self.span(len(self.model))
+        with mmap.mmap(self.fd, len(self.model), mmap.MAP_SHARED, mmap.PROT_READ) as m:
+            self.check(off, m[off:off + n], "mapread")
+
+    def op_mapwrite(self):
+        off, n = self.span()
+        if off + n > len(self.model):
+            os.ftruncate(self.fd, off + n)
+            self.model.extend(bytes(off + n - len(self.model)))
+        data = self.rng.randbytes(n)
+        with mmap.mmap(self.fd, len(self.model), mmap.MAP_SHARED,
+                       mmap.PROT_READ | mmap.PROT_WRITE) as m:
+            m[off:off + n] = data
+            if self.rng.random() < 0.5:
+                m.flush()
+        self.model[off:off + n] = data
+
+    def _falloc(self, name, mode, extends):
+        if name in self.unsupported:
+            return
+        off, n = self.span()
+        try:
+            _fallocate(self.fd, mode, off, n)
+        except OSError as e:
+            if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS):
+                self.unsupported.add(name)
+                return
+            raise
+        end = min(off + n, len(self.model)) if not extends else off + n
+        if extends and end > len(self.model):
+            self.model.extend(bytes(end - len(self.model)))
+        if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) and off < end:
+            self.model[off:end] = bytes(end - off)
+
+    def op_fallocate(self):
+        self._falloc("fallocate", 0, True)
+
+    def op_fallocate_keep_size(self):
+        self._falloc("keep_size", FALLOC_FL_KEEP_SIZE, False)
+
+    def op_punch_hole(self):
+        self._falloc("punch_hole", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, False)
+
+    def op_zero_range(self):
+        self._falloc("zero_range", FALLOC_FL_ZERO_RANGE, True)
+
+    def op_copy_range(self):
+        size = len(self.model)
+        if size < 2:
+            return
+        n = self.rng.randrange(1, min(65536, size // 2) + 1)
+        src = self.rng.randrange(0, size - n + 1)
+        dst = self.rng.randrange(0, self.maxlen - n + 1)
+        if src < dst + n and dst < src + n:
+            return  # overlapping ranges of one file are refused
+        done = 0
+        while done < n:
+            k = os.copy_file_range(self.fd, self.fd, n - done, src + done, dst + done)
+            if k <= 0:
+                break
+            done += k
+        if done != n:
+            self.fail("copy_file_range copied %d of %d bytes" % (done, n))
+        data = bytes(self.model[src:src + n])
+        if dst > len(self.model):
+            self.model.extend(bytes(dst - len(self.model)))
+        self.model[dst:dst + n] = data
+
+    def op_reopen(self):
+        os.close(self.fd)
+        self.fd = os.open(self.path, os.O_RDWR)
+        if self.fd2 is not None and self.rng.random() < 0.5:
+            os.close(self.fd2)
+            self.fd2 = os.open(self.path, os.O_RDONLY)
+
+    OPS = [("read", 6), ("write", 6), ("truncate", 1), ("mapread", 2), ("mapwrite", 2),
+           ("fallocate", 1), ("fallocate_keep_size", 1), ("punch_hole", 1),
+           ("zero_range", 1), ("copy_range", 2), ("reopen", 1)]
+
+    def run(self, count):
+        names = [n for n, _ in self.OPS]
+        weights = [w for _, w in self.OPS]
+        for i in range(count):
+            name = self.rng.choices(names, weights)[0]
+            self.log.append("%d %s" % (i, name))
+            try:
+                getattr(self, "op_" + name)()
+            except OSError as e:
+                self.fail("%s: %s" % (name, errname(e.errno or 0)))
+            size = os.fstat(self.fd).st_size
+            if size != len(self.model):
+                self.fail("size %d after %s, expected %d" % (size, name, len(self.model)))
+            if i % 16 == 0 and os.stat(self.path).st_size != len(self.model):
+                self.fail("size of the name %d, expected %d" % (
+                    os.stat(self.path).st_size, len(self.model)))
+        os.close(self.fd)
+        if self.fd2 is not None:
+            os.close(self.fd2)
+        with open(self.path, "rb") as f:
+            data = f.read()
+        self.check(0, data, "final read")
+        if len(data) != len(self.model):
+            self.fail("final size %d, expected %d" % (len(data), len(self.model)))
+
+
+def cmd_fsx(args):
+    """fsx PATH SEED COUNT MAXLEN [MODEL_OUT]: random operations on PATH
+    checked against a model; MODEL_OUT gets the expected content."""
+    fsx = Fsx(args[0], int(args[1]), int(args[3]))
+    fsx.run(int(args[2]))
+    if len(args) > 4:
+        with open(args[4], "wb") as f:
+            f.write(fsx.model)
+    skipped = ",".join(sorted(fsx.unsupported))
+    print("ok%s" % (" (unsupported: %s)" % skipped if skipped else ""))
+    return 0
+
+
 COMMANDS = {
     "try": cmd_try,
     "manifest": cmd_manifest,
@@ -773,6 +973,7 @@ COMMANDS = {
     "fsync": cmd_fsync,
     "write-at": cmd_write_at,
     "mtime-ns": cmd_mtime_ns,
+    "fsx": cmd_fsx,
     "stress-worker": cmd_stress_worker,
     "stress-check": cmd_stress_check,
 }

@@ -11,7 +11,7 @@
 #   plain directory, no kernel overlayfs).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SCRIPTS=${UNPRIV_SCRIPTS:-lookup readdir whiteout copyup rename fileops xattr random-tree}
+SCRIPTS=${UNPRIV_SCRIPTS:-lookup readdir whiteout copyup rename fileops fsx xattr random-tree}
 
 ((IS_ROOT)) || skip "run as root: re-runs the mount tests as user $TEST_USER"
 _preflight

@@ -335,6 +335,7 @@ void sfs_itable_destroy(struct sfs_fs *fs)
 
 		for (; n; n = next) {
 			next = n->hnext;
+			sfs_handle_drop_locked(fs, n); /* alone now: no lock needed */
 			sfs_node_free(n);
 		}
 	}

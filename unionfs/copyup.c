@@ -247,7 +247,8 @@ static bool mark_index_hit(struct sfs_node *m, void *payload)
 {
 	if (m->in_upper)
 		return false;
-	m->index_hit = true;
+	/* its handles on the lower file switch at their next use (file.c) */
+	__atomic_store_n(&m->index_hit, true, __ATOMIC_RELEASE);
 	return true;
 }
 

@@ -64,12 +64,37 @@ static int open_lower(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * An open of a node gone from the namespace comes from /proc/PID/fd/N (or
+ * a file handle): its name may be another file's by now.  Open again the
+ * file one of its handles holds, as the kernel's overlayfs does; the new
+ * readers of a node replaced at copy-up read the lower file, as its
+ * readers do (passthrough.c).
+ */
+static int reopen_unlinked(struct sfs_fs *fs, struct sfs_node *n, int flags)
+{
+	_cleanup_close_ int held = -EBADF;
+	char path[64];
+	int fd;
+
+	if (n->copy_fd >= 0 && !wants_write(flags) && n->n_lower > 0)
+		return open_lower(fs, n, flags);
+	held = sfs_node_dup_upper_fd(fs, n);
+	if (held < 0)
+		return held == -EBADF ? -ENOENT : held;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", held);
+	fd = open(path, flags & ~O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
 int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 {
 	_cleanup_free_ char *upath = NULL;
 	int fd, r;
 
 	flags = fd_flags(flags);
+	if (n->unlinked && n->in_upper && !(n->metacopy && !wants_write(flags)))
+		return reopen_unlinked(fs, n, flags);
 	if (n->in_upper && !(n->metacopy && !wants_write(flags))) {
 		r = sfs_node_upper_path(n, &upath);
 		if (r < 0)
@@ -192,13 +217,21 @@ static int open_later(struct sfs_fs *fs, struct sfs_file *f)
  * reading the old data: switch it to the upper file.  The old fd stays open
  * until release, since a concurrent read may still use it.
  */
+/* Has n's data left its lower file: copied up, or to the index by a
+ * copy-up of another name of a lower hard link? */
+static bool data_copied_up(struct sfs_node *n)
+{
+	return (__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE) &&
+		!__atomic_load_n(&n->metacopy, __ATOMIC_ACQUIRE)) ||
+	       __atomic_load_n(&n->index_hit, __ATOMIC_ACQUIRE);
+}
+
 int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 {
 	struct sfs_node *n = f->node;
 	int fd = atomic_load_explicit(&f->fd, memory_order_acquire);
 
-	if (fd >= 0 && (f->upper || !__atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE) ||
-			__atomic_load_n(&n->metacopy, __ATOMIC_ACQUIRE)))
+	if (fd >= 0 && (f->upper || !data_copied_up(n)))
 		return fd;
 	pthread_mutex_lock(&f->lock);
 	if (f->fd < 0) {
@@ -208,11 +241,11 @@ int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 			return fd;
 		}
 	}
-	if (!f->upper && __atomic_load_n(&n->in_upper, __ATOMIC_ACQUIRE)) {
+	if (!f->upper && data_copied_up(n)) {
 		int *v = realloc(f->old_fds, (f->n_old_fds + 1) * sizeof(*v));
 
 		pthread_rwlock_rdlock(&fs->tree_lock);
-		fd = v && n->in_upper && !n->metacopy && !n->unlinked ?
+		fd = v && data_copied_up(n) && !n->unlinked ?
 			sfs_open_node(fs, n, O_RDONLY | (f->flags & O_DIRECT)) : -1;
 		pthread_rwlock_unlock(&fs->tree_lock);
 		if (v)
@@ -313,7 +346,8 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (first_read)
 			sfs_prefetch_opened(fs, n->parent);
 	}
-	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags))) || n->index_hit;
+	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags)) &&
+		    !(n->copy_fd >= 0 && !wants_write(fi->flags))) || n->index_hit;
 	pthread_rwlock_unlock(&fs->tree_lock);
 	f->fd = fd;
 	f->flags = fi->flags;

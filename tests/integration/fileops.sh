@@ -382,6 +382,30 @@ test_deleted_open_lower_file_stays_usable() {
         assert_file_content "$L1/lower" lower-content
 }
 
+# Opening /proc/self/fd/N of a removed file opens that file again, not the
+# file that took its name since; and writes through it go to it.
+test_reopen_of_a_removed_open_file() {
+        _mount_one_lower
+        echo original >"$MNT/f"
+        "$PYTHON" - "$MNT/f" <<'PY' || fail "reopen of a removed file through /proc/self/fd"
+import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_RDONLY)
+os.unlink(p)
+with open(p, "w") as f:
+    f.write("impostor\n")
+with open("/proc/self/fd/%d" % fd) as f:
+    got = f.read()
+    assert got == "original\n", "read %r" % got
+with open("/proc/self/fd/%d" % fd, "r+") as f:
+    f.write("O")
+got = os.pread(fd, 100, 0)
+assert got == b"Original\n", "written through the reopened fd: %r" % got
+PY
+        assert_file_content "$MNT/f" impostor
+        assert_file_content "$UPPER/f" impostor
+}
+
 # The same without opens (zero_open=1): the daemon learns only at the first
 # write that a deleted lower file was open for writing.
 test_zero_open_deleted_open_lower_file_stays_usable() {

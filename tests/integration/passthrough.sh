@@ -188,6 +188,8 @@ assert st.st_mode & 0o7777 == 0o600, oct(st.st_mode)
 assert st.st_mtime_ns == 2_000_000_000, st.st_mtime_ns
 assert st.st_size == 2000014, st.st_size  # the file it reads
 assert os.read(fd, 13) == b"lower-content", "the reader's data"
+with open("/proc/self/fd/%d" % fd, "rb") as f:  # a new reader of the old node
+    assert f.read(13) == b"lower-content", "reopened through /proc"
 PY
         assert_eq 600 "$(stat -c %a "$MNT/f")" "mode through the name"
         assert_eq 2 "$(stat -c %Y "$MNT/f")" "mtime through the name"

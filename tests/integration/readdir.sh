@@ -421,6 +421,7 @@ test_files_of_a_walk_are_read_ahead() {
         need_root
         [[ $(stat -f -c %T "$T") != tmpfs ]] || skip "needs a disk file system under the layers"
         [[ ${SFS_TEST_OPTS:-} != *dir_readahead* ]] || skip "SFS_TEST_OPTS sets dir_readahead"
+        [[ ${SFS_TEST_OPTS:-} != *zero_open=1* ]] || skip "zero_open=1: the daemon sees no opens to read ahead from"
         local L1 i
         L1=$(mk_layer l1)
         mkdir -p "$L1/docs"

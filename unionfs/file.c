@@ -64,12 +64,21 @@ static int open_lower(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Is n's upper file the one to open with flags? */
+static bool upper_file_for(const struct sfs_node *n, int flags)
+{
+	return n->in_upper && (wants_write(flags) || !(n->metacopy || n->copy_fd >= 0));
+}
+
+bool sfs_node_opens_upper(const struct sfs_node *n, int flags)
+{
+	return upper_file_for(n, flags) || n->index_hit;
+}
+
 /*
  * An open of a node gone from the namespace comes from /proc/PID/fd/N (or
  * a file handle): its name may be another file's by now.  Open again the
- * file one of its handles holds, as the kernel's overlayfs does; the new
- * readers of a node replaced at copy-up read the lower file, as its
- * readers do (passthrough.c).
+ * file one of its handles holds, as the kernel's overlayfs does.
  */
 static int reopen_unlinked(struct sfs_fs *fs, struct sfs_node *n, int flags)
 {
@@ -77,8 +86,6 @@ static int reopen_unlinked(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	char path[64];
 	int fd;
 
-	if (n->copy_fd >= 0 && !wants_write(flags) && n->n_lower > 0)
-		return open_lower(fs, n, flags);
 	held = sfs_node_dup_upper_fd(fs, n);
 	if (held < 0)
 		return held == -EBADF ? -ENOENT : held;
@@ -93,9 +100,9 @@ int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags)
 	int fd, r;
 
 	flags = fd_flags(flags);
-	if (n->unlinked && n->in_upper && !(n->metacopy && !wants_write(flags)))
-		return reopen_unlinked(fs, n, flags);
-	if (n->in_upper && !(n->metacopy && !wants_write(flags))) {
+	if (upper_file_for(n, flags)) {
+		if (n->unlinked)
+			return reopen_unlinked(fs, n, flags);
 		r = sfs_node_upper_path(n, &upath);
 		if (r < 0)
 			return r;
@@ -202,7 +209,7 @@ static int open_later(struct sfs_fs *fs, struct sfs_file *f)
 		f->upper = false;
 	} else {
 		fd = sfs_open_node(fs, n, f->flags);
-		f->upper = (n->in_upper && !n->metacopy) || n->index_hit;
+		f->upper = sfs_node_opens_upper(n, f->flags);
 	}
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (fd >= 0)
@@ -210,13 +217,6 @@ static int open_later(struct sfs_fs *fs, struct sfs_file *f)
 	return fd;
 }
 
-/*
- * The fd of a handle, or a negative errno.
- *
- * A handle opened on a lower file before the file was copied up would keep
- * reading the old data: switch it to the upper file.  The old fd stays open
- * until release, since a concurrent read may still use it.
- */
 /* Has n's data left its lower file: copied up, or to the index by a
  * copy-up of another name of a lower hard link? */
 static bool data_copied_up(struct sfs_node *n)
@@ -226,6 +226,13 @@ static bool data_copied_up(struct sfs_node *n)
 	       __atomic_load_n(&n->index_hit, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * The fd of a handle, or a negative errno.
+ *
+ * A handle opened on a lower file before the file was copied up would keep
+ * reading the old data: switch it to the upper file.  The old fd stays open
+ * until release, since a concurrent read may still use it.
+ */
 int sfs_file_fd(struct sfs_fs *fs, struct sfs_file *f)
 {
 	struct sfs_node *n = f->node;
@@ -346,8 +353,7 @@ void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (first_read)
 			sfs_prefetch_opened(fs, n->parent);
 	}
-	f->upper = (n->in_upper && !(n->metacopy && !wants_write(fi->flags)) &&
-		    !(n->copy_fd >= 0 && !wants_write(fi->flags))) || n->index_hit;
+	f->upper = sfs_node_opens_upper(n, fi->flags);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	f->fd = fd;
 	f->flags = fi->flags;

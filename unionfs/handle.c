@@ -129,7 +129,7 @@ static int handle_open(struct sfs_fs *fs, struct sfs_node *n, bool write,
 	fd = sfs_open_node(fs, n, write ? O_RDWR : O_RDONLY);
 	if (fd == -EACCES && write)
 		fd = sfs_open_node(fs, n, O_WRONLY); /* a write-only file */
-	upper = (n->in_upper && !(n->metacopy && !write)) || n->index_hit;
+	upper = sfs_node_opens_upper(n, write ? O_RDWR : O_RDONLY);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	if (fd < 0)
 		return fd;

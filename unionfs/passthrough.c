@@ -38,8 +38,8 @@
  *   an fd of the copy: its readers' fchmod, futimens and xattrs change the
  *   copy, as through the name, and their fstat shows it, with the size of
  *   the lower file they read.  An open of the replaced node itself (of
- *   /proc/PID/fd/N) that wants the copy stays ESTALE: the kernel cannot
- *   pass one inode through to two files.
+ *   /proc/PID/fd/N) reads the lower file too; one that writes gets ESTALE:
+ *   the kernel cannot pass one inode through to two files.
  * - A file whose backing file cannot be registered (a layer on a
  *   stacked file system, for one) is served by the daemon, cached, and so
  *   are the node's next opens while any such file is open.

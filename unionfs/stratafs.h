@@ -513,6 +513,10 @@ int sfs_open_flags(const struct sfs_fs *fs, int flags);
 /* Open the node's data with flags (tree_lock held, node copied up for
  * writing by the caller).  Returns an fd. */
 int sfs_open_node(struct sfs_fs *fs, struct sfs_node *n, int flags);
+/* Whether sfs_open_node() opens n's upper file (or its index copy): the
+ * readers of a metacopy, and of a node replaced at copy-up
+ * (passthrough.c), read the lower file. */
+bool sfs_node_opens_upper(const struct sfs_node *n, int flags);
 
 void sfs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void sfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

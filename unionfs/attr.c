@@ -381,6 +381,16 @@ static void override_follow(const struct sfs_fs *fs, struct sfs_node *n, int fd,
 
 /* setattr through an fd on the upper file: an open handle's, or one of
  * the node's handles when the node was unlinked meanwhile. */
+/*
+ * chown(2) to -1:-1 changes nothing but the ctime, and then the kernel
+ * asks for no attribute at all.  Kernel overlayfs passes such a change on
+ * to the upper file, whose file system updates its ctime: so does the
+ * daemon.
+ */
+#define SETATTR_ANY (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | \
+		     FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |  \
+		     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)
+
 static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		      const struct stat *attr, int to_set, struct stat *ret_st)
 {
@@ -422,7 +432,7 @@ static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 			return -errno;
 		to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE);
 	}
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) || !(to_set & SETATTR_ANY)) {
 		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
 		gid_t gid = to_set & FUSE_SET_ATTR_GID ? sfs_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
 
@@ -464,7 +474,7 @@ static int setattr_path(struct sfs_fs *fs, struct sfs_node *n, const char *path,
 		if (r < 0)
 			return r;
 	}
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) || !(to_set & SETATTR_ANY)) {
 		uid_t uid = to_set & FUSE_SET_ATTR_UID ? sfs_uid_to_disk(fs, attr->st_uid) : (uid_t)-1;
 		gid_t gid = to_set & FUSE_SET_ATTR_GID ? sfs_gid_to_disk(fs, attr->st_gid) : (gid_t)-1;
 

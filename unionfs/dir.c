@@ -410,13 +410,35 @@ static int create_in_upper(struct create_ctx *c, struct new_entry *ne)
 	return 0;
 }
 
+/* Remember that upath is another name of n's upper file (tree_lock held,
+ * write).  Without memory, n just loses track of it. */
+static void add_alias(struct sfs_fs *fs, struct sfs_node *n, const char *upath)
+{
+	struct sfs_alias *a;
+	struct stat st;
+
+	if (sfs_fstatat(fs->upper->fd, upath, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	a = malloc(sizeof(*a) + strlen(upath) + 1);
+	if (!a)
+		return;
+	a->upper_ino = st.st_ino;
+	strcpy(a->path, upath);
+	a->next = n->aliases;
+	n->aliases = a;
+}
+
 /* A hard link is one more name of the same inode: the reply names the
- * source's node, as the kernel expects.  tree_lock held (write). */
+ * source's node, as the kernel expects, and the node remembers the name
+ * (take_other_name).  tree_lock held (write). */
 static int link_entry(struct sfs_fs *fs, struct sfs_node *parent, const char *name,
-		      struct sfs_node *n, struct fuse_entry_param *e)
+		      const char *upath, struct sfs_node *n, struct fuse_entry_param *e)
 {
 	struct stat st;
 	int r;
+
+	if (!n->tmpfile)
+		add_alias(fs, n, upath);
 
 	pthread_mutex_lock(&fs->itable_lock);
 	{
@@ -497,7 +519,7 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	c.parent->dir_version++;
 	if (ne->link_node)
-		r = link_entry(fs, c.parent, name, ne->link_node, e);
+		r = link_entry(fs, c.parent, name, c.path, ne->link_node, e);
 	else
 		r = sfs_entry_for_new(fs, c.parent, name, c.path,
 				      S_ISDIR(ne->mode) && (c.over_whiteout || c.whname), e);
@@ -866,7 +888,63 @@ static int replace_with_whiteout(struct sfs_fs *fs, struct sfs_node *parent,
 	return 0;
 }
 
-/* The hashed node of (parent, name) is gone from the namespace. */
+/* The hashed directory node of an upper path's parent, and the path's last
+ * component.  itable_lock held. */
+static struct sfs_node *parent_node_of(struct sfs_fs *fs, const char *path,
+				       const char **base)
+{
+	struct sfs_node *d = fs->root;
+	const char *p = path, *slash;
+
+	while (d && (slash = strchr(p, '/'))) {
+		char comp[NAME_MAX + 1];
+		size_t len = slash - p;
+
+		if (len == 0 || len > NAME_MAX)
+			return NULL;
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		d = sfs_itable_find(fs, d, comp);
+		p = slash + 1;
+	}
+	*base = p;
+	return d;
+}
+
+/*
+ * n's name is gone.  If link(2) gave its file other names through n, the
+ * kernel's dentries of those still lead to n: n takes the first that still
+ * names the file (a link made through it, not moved since), and stays
+ * reachable by path.  Else it is left to its open files.  tree_lock
+ * (write) and itable_lock held.
+ */
+static bool take_other_name(struct sfs_fs *fs, struct sfs_node *n)
+{
+	struct sfs_alias *a;
+
+	while ((a = n->aliases)) {
+		struct sfs_node *parent, *old_parent = n->parent;
+		const char *base;
+		struct stat st;
+		char *name;
+
+		n->aliases = a->next;
+		if (sfs_fstatat(fs->upper->fd, a->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == a->upper_ino && (parent = parent_node_of(fs, a->path, &base)) &&
+		    !sfs_itable_find(fs, parent, base) && (name = strdup(base))) {
+			free(n->name);
+			n->name = name;
+			sfs_itable_insert(fs, n, parent, name);
+			sfs_node_unref_locked(fs, old_parent);
+			free(a);
+			return true;
+		}
+		free(a);
+	}
+	return false;
+}
+
+/* The hashed node of (parent, name) has lost that name. */
 static void forget_name(struct sfs_fs *fs, struct sfs_node *parent, const char *name)
 {
 	struct sfs_node *n;
@@ -875,7 +953,8 @@ static void forget_name(struct sfs_fs *fs, struct sfs_node *parent, const char *
 	n = sfs_itable_find(fs, parent, name);
 	if (n) {
 		sfs_itable_remove(fs, n);
-		n->unlinked = true;
+		if (!take_other_name(fs, n))
+			n->unlinked = true;
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
 }

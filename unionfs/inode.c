@@ -168,6 +168,12 @@ void sfs_node_free(struct sfs_node *n)
 	free(n->name);
 	if (n->copy_fd >= 0)
 		close(n->copy_fd);
+	while (n->aliases) {
+		struct sfs_alias *a = n->aliases;
+
+		n->aliases = a->next;
+		free(a);
+	}
 	pthread_mutex_destroy(&n->copyup_lock);
 	free(n);
 }

@@ -67,6 +67,14 @@ struct sfs_lent {
 	off_t size;     /* st_size in that layer (lower files never change) */
 };
 
+/* Another name of a node's upper file, made by link(2) through the node:
+ * the kernel's dentry of that name leads to the node too. */
+struct sfs_alias {
+	struct sfs_alias *next;
+	ino_t upper_ino;  /* the file's inode number in the upper layer */
+	char path[];      /* upper path of the name */
+};
+
 struct sfs_node {
 	/* protected by fs->itable_lock */
 	struct sfs_node *hnext;  /* hash chain keyed by (parent, name) */
@@ -114,6 +122,9 @@ struct sfs_node {
 	struct sfs_file *implicit[2]; /* cached handles: [0] read, [1] write */
 	unsigned ring_idx[2];    /* their slots in fs->handle_ring */
 	int copy_fd;             /* replaced at copy-up: the copy, or -1 (passthrough.c) */
+
+	/* protected by fs->tree_lock */
+	struct sfs_alias *aliases; /* names link(2) gave its upper file (dir.c) */
 
 	/* protected by fs->pt_lock (passthrough.c) */
 	unsigned pt_opens;       /* open files passed through to pt_id */

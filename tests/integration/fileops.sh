@@ -179,6 +179,62 @@ test_hard_link_nlink_after_unlinking_other_names() {
         assert_eq 2 "$(stat -c %h "$UPPER/b/x")" "upper st_nlink"
 }
 
+# The names link(2) gives a file made in the mount are one inode to the
+# kernel: it goes on using them after the file's first name is removed or
+# replaced (pjdfstest link/02.t and link/03.t), here and in another
+# directory, for every kind of file.
+test_hard_links_after_the_first_name_is_removed() {
+        L1=$(mk_layer l1)
+        mk_dir "$L1/ldir"
+        sfs_mount "$L1"
+        mkdir -p "$MNT/d1/d2"
+        "$PYTHON" - "$MNT" <<'PY' || fail "links of a file whose first name is gone"
+import os, stat, sys
+os.chdir(sys.argv[1])
+def make(kind, p):
+    if kind == "file":
+        open(p, "w").write("data")
+    elif kind == "fifo":
+        os.mkfifo(p)
+    else:
+        os.symlink("target", p)
+for kind in ("file", "fifo", "symlink"):
+    for first, other in (("a", "b"), ("d1/d2/a", "b"), ("a", "d1/d2/b"), ("ldir/a", "b")):
+        make(kind, first)
+        os.link(first, other, follow_symlinks=False)
+        ino = os.lstat(other).st_ino
+        os.unlink(first)
+        os.link(other, first, follow_symlinks=False)  # before any stat of it
+        st = os.lstat(other)
+        assert st.st_nlink == 2 and st.st_ino == ino, (kind, first, "nlink", st.st_nlink)
+        os.chmod(other, 0o640) if kind != "symlink" else None
+        # a name replaced by rename(2) is gone as well
+        make(kind, "new")
+        os.rename("new", first)
+        os.link(other, "c", follow_symlinks=False)
+        st = os.lstat(other)
+        assert st.st_nlink == 2 and st.st_ino == ino, (kind, first, "after the rename over it")
+        for p in (first, other, "c"):
+            os.unlink(p)
+PY
+        assert_eq "" "$(find "$UPPER" -mindepth 1 ! -path "$UPPER/d1*" ! -path "$UPPER/ldir*")" \
+                "names left in the upper layer"
+}
+
+# chown(2) to -1:-1 updates the ctime, as on kernel overlayfs.
+test_chown_to_nobody_in_particular_updates_ctime() {
+        _mount_one_lower
+        echo upper >"$MNT/up"
+        local f before
+        for f in up lower; do
+                before=$(stat -c %Z "$MNT/$f")
+                sleep 1.1
+                "$PYTHON" -c 'import os, sys; os.chown(sys.argv[1], -1, -1)' "$MNT/$f"
+                (($(stat -c %Z "$MNT/$f") > before)) || fail "ctime of $f unchanged"
+        done
+        assert_file_content "$L1/lower" lower-content
+}
+
 test_unlink_and_rmdir() {
         _mount_one_lower
         echo x >"$MNT/f"

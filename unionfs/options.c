@@ -1026,7 +1026,10 @@ static struct sfs_config *config_new(void)
 	cfg->squash_to_uid = -1;
 	cfg->squash_to_gid = -1;
 	cfg->redirect_dir = true;
-	cfg->metacopy = true;
+	/* metacopy=off, as the kernel's default: an upper layer with
+	 * metadata-only copies is refused by kernel overlayfs without
+	 * metacopy=on, and fuse-overlayfs shows their data as holes. */
+	cfg->metacopy = false;
 	/* writeback=1 is opt-in: the kernel keeps one cache per FUSE inode,
 	 * and the names of a hard-linked file are several of them. */
 	cfg->writeback = false;
@@ -1187,8 +1190,12 @@ static const char help_text[] =
 	"  debug                  same as -d\n"
 	"\n"
 	"Kernel overlayfs options:\n"
-	"  redirect_dir=on|off|follow|nofollow, metacopy=on|off, userxattr\n"
-	"  index=, xino=, nfs_export=, uuid=, default_permissions: accepted\n"
+	"  redirect_dir=on|off|follow|nofollow  renamed lower directories get a\n"
+	"                         redirect xattr; off: EXDEV (default on)\n"
+	"  metacopy=on|off        chmod, chown, utimes and setxattr of a lower file\n"
+	"                         copy its metadata only (default off)\n"
+	"  userxattr, index=, xino=, nfs_export=, uuid=, default_permissions:\n"
+	"                         accepted\n"
 	"\n"
 	"FUSE options:\n"
 	"  allow_other, allow_root, auto_unmount, clone_fd, max_threads=N,\n"

@@ -157,7 +157,21 @@ test_parents_copied_up_with_their_metadata() {
         fi
 }
 
-# metadata-only copy-up -----------------------------------------------------
+# metadata-only copy-up (metacopy=on) ------------------------------------------
+
+# By default, as on kernel overlayfs, a metadata change copies the data too:
+# the upper layer then needs no metacopy support from whoever reads it next.
+test_chmod_copies_up_data_by_default() {
+        L1=$(mk_layer l1)
+        head -c 1048576 /dev/urandom >"$L1/f"
+        sfs_mount "$L1"
+        chmod 0600 "$MNT/f"
+        "$PYTHON" -c 'import os, sys; os.utime(sys.argv[1], (1, 2))' "$MNT/f"
+        assert_mode "$UPPER/f" 0600
+        assert_same_content "$L1/f" "$UPPER/f"
+        assert_no_xattr "$UPPER/f" trusted.overlay.metacopy
+        assert_no_xattr "$UPPER/f" user.overlay.metacopy
+}
 
 _mk_big_lower() { # PATH: 1 MiB of data
         mkdir -p "$(dirname "$1")"
@@ -183,7 +197,7 @@ _assert_metacopy() { # NAME
 test_chmod_copies_up_metadata_only() {
         L1=$(mk_layer l1)
         _mk_big_lower "$L1/f"
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         chmod 0600 "$MNT/f"
         assert_mode "$MNT/f" 0600
         assert_mode "$UPPER/f" 0600
@@ -194,7 +208,7 @@ test_chown_copies_up_metadata_only() {
         need_root
         L1=$(mk_layer l1)
         _mk_big_lower "$L1/f"
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         chown 4242:4343 "$MNT/f"
         assert_owner "$MNT/f" 4242:4343
         assert_owner "$UPPER/f" 4242:4343
@@ -204,7 +218,7 @@ test_chown_copies_up_metadata_only() {
 test_utimens_copies_up_metadata_only() {
         L1=$(mk_layer l1)
         _mk_big_lower "$L1/f"
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         # utimensat(2) on the path: touch(1) would open the file for writing
         "$PYTHON" -c 'import os, sys; os.utime(sys.argv[1], ns=(int(sys.argv[2]), int(sys.argv[2])))' "$MNT/f" "$NS"
         assert_mtime "$MNT/f" "$NS"
@@ -215,7 +229,7 @@ test_utimens_copies_up_metadata_only() {
 test_setxattr_copies_up_metadata_only() {
         L1=$(mk_layer l1)
         _mk_big_lower "$L1/f"
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         setfattr -n user.added -v yes "$MNT/f"
         assert_xattr "$MNT/f" user.added yes
         assert_xattr "$UPPER/f" user.added yes
@@ -227,7 +241,7 @@ test_data_follows_on_first_write() {
         _mk_big_lower "$L1/f"
         cp "$L1/f" "$T/expected"
         printf 'XYZ' | dd of="$T/expected" bs=1 seek=1000 conv=notrunc status=none
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         chmod 0640 "$MNT/f"
         fsutil write-at "$MNT/f" 1000 XYZ
         assert_same_content "$T/expected" "$MNT/f"
@@ -241,7 +255,7 @@ test_data_follows_on_first_write() {
 test_metacopy_survives_remount() {
         L1=$(mk_layer l1)
         _mk_big_lower "$L1/f"
-        sfs_mount "$L1"
+        sfs_mount -o metacopy=on "$L1"
         chmod 0604 "$MNT/f"
         sfs_remount
         assert_mode "$MNT/f" 0604

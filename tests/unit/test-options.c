@@ -49,7 +49,7 @@ static void test_defaults(void)
 	TAP_ASSERT_OK(parse(ARGV("-o", "lowerdir=/l", "/mnt"), &cfg, NULL));
 	TAP_ASSERT(cfg->fsync);
 	TAP_ASSERT(cfg->redirect_dir);
-	TAP_ASSERT(cfg->metacopy);
+	TAP_ASSERT(!cfg->metacopy); /* as the kernel's default */
 	TAP_ASSERT(cfg->timeout == 86400.0);
 	TAP_ASSERT(!cfg->timeout_set);
 	TAP_ASSERT_INT(cfg->squash_to_uid, ==, -1);
@@ -270,13 +270,13 @@ static void test_kernel_overlay_options(void)
 	_cleanup_(sfs_config_freep) struct sfs_config *cfg = NULL;
 
 	TAP_ASSERT_OK(parse(ARGV("-o",
-				 "lowerdir=/l,redirect_dir=nofollow,metacopy=off,"
+				 "lowerdir=/l,redirect_dir=nofollow,metacopy=on,"
 				 "index=on,xino=auto,nfs_export=off,userxattr,"
 				 "uuid=null,default_permissions",
 				 "/mnt"),
 			    &cfg, NULL));
 	TAP_ASSERT(!cfg->redirect_dir);
-	TAP_ASSERT(!cfg->metacopy);
+	TAP_ASSERT(cfg->metacopy);
 	TAP_ASSERT(cfg->userxattr);
 	TAP_ASSERT(cfg->fuse_mount_opts == NULL);
 }

@@ -61,7 +61,7 @@ void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size)
 		 (unsigned long long)atomic_fetch_add(&fs->tmp_counter, 1));
 }
 
-int sfs_copy_xattrs(const char *src_path, int dst_fd)
+int sfs_copy_xattrs(const char *src_path, int dst_fd, const char *dst_path)
 {
 	_cleanup_free_ char *list = NULL, *val = NULL;
 	ssize_t len, vcap = 0;
@@ -95,7 +95,8 @@ int sfs_copy_xattrs(const char *src_path, int dst_fd)
 		vl = lgetxattr(src_path, x, val, vl);
 		if (vl < 0)
 			continue;
-		if (fsetxattr(dst_fd, x, val, vl, 0) < 0) {
+		if ((dst_fd >= 0 ? fsetxattr(dst_fd, x, val, vl, 0)
+				 : lsetxattr(dst_path, x, val, vl, 0)) < 0) {
 			/* An unprivileged daemon cannot set trusted.* or
 			 * security.*: the copy goes on without them. */
 			if (errno == EPERM || errno == ENOTSUP || errno == EACCES) {
@@ -108,31 +109,42 @@ int sfs_copy_xattrs(const char *src_path, int dst_fd)
 	return 0;
 }
 
-static int set_metadata(struct copyup_ctx *c, int fd)
+/* The copy's xattrs: the source's, and for a non-directory the inode
+ * number the mount reports, which travels with the file (across renames,
+ * hard links and remounts).  On fd, or with fd < 0 on path (not
+ * followed: a symlink or special file). */
+static int copy_xattrs(struct copyup_ctx *c, int fd, const char *path)
 {
 	struct sfs_fs *fs = c->fs;
-	struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
-	char ppath[PATH_MAX + 64];
-	int r;
+	char ppath[PATH_MAX + 64], num[32];
+	const char *own = sfs_own_xattr(fs, SFS_XATTR_OWN_ORIGIN);
+	int r, len;
 
 	r = sfs_proc_path(fs, c->meta_layer, c->meta_path, ppath, sizeof(ppath));
 	if (r < 0)
 		return r;
+	r = sfs_copy_xattrs(ppath, fd, path);
+	if (r < 0 || S_ISDIR(c->st.st_mode))
+		return r;
+	len = snprintf(num, sizeof(num), "%llu", (unsigned long long)c->n->st_ino);
+	/* user.* xattrs cannot go on symlinks: an unprivileged daemon's
+	 * copied-up symlink gets its inode number from the upper layer */
+	if ((fd >= 0 ? fsetxattr(fd, own, num, len, 0) : lsetxattr(path, own, num, len, 0)) < 0 &&
+	    errno != ENOTSUP && errno != EPERM)
+		return -errno;
+	return 0;
+}
+
+static int set_metadata(struct copyup_ctx *c, int fd)
+{
+	struct sfs_fs *fs = c->fs;
+	struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	int r;
+
 	/* Data before xattrs: writing data drops security.capability. */
-	r = sfs_copy_xattrs(ppath, fd);
+	r = copy_xattrs(c, fd, NULL);
 	if (r < 0)
 		return r;
-	if (!S_ISDIR(c->st.st_mode)) {
-		const char *own = sfs_own_xattr(fs, SFS_XATTR_OWN_ORIGIN);
-		char num[32];
-		int len = snprintf(num, sizeof(num), "%llu",
-				   (unsigned long long)c->n->st_ino);
-
-		/* The reported inode number travels with the file: across
-		 * renames, hard links and remounts. */
-		if (fsetxattr(fd, own, num, len, 0) < 0 && errno != ENOTSUP && errno != EPERM)
-			return -errno;
-	}
 	if (c->meta_only &&
 	    fsetxattr(fd, sfs_ovl_xattr(fs, SFS_XATTR_METACOPY), "", 0, 0) < 0)
 		return -errno;
@@ -194,6 +206,7 @@ static int copy_other(struct copyup_ctx *c)
 {
 	struct sfs_fs *fs = c->fs;
 	struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	char path[PATH_MAX + 64];
 	int r;
 
 	if (S_ISLNK(c->st.st_mode)) {
@@ -208,6 +221,12 @@ static int copy_other(struct copyup_ctx *c)
 	} else {
 		r = neg_errno(sfs_mknodat(fs->workfd, c->tmp, c->st.st_mode, c->st.st_rdev));
 	}
+	if (r < 0)
+		return r;
+	if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->workfd, c->tmp) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	r = copy_xattrs(c, -EBADF, path);
 	if (r < 0)
 		return r;
 	if (fs->can_chown) {

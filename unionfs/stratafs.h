@@ -322,8 +322,9 @@ void sfs_shared_whiteout_update(struct sfs_fs *fs);
 /* Unique temporary name in the work directory. */
 void sfs_work_tmpname(struct sfs_fs *fs, char *buf, size_t size);
 
-/* Copy all non-private xattrs from src to dst (fds or /proc paths). */
-int sfs_copy_xattrs(const char *src_path, int dst_fd);
+/* Copy all non-private xattrs from src_path (not followed) to dst_fd, or
+ * with dst_fd < 0 to dst_path (not followed). */
+int sfs_copy_xattrs(const char *src_path, int dst_fd, const char *dst_path);
 
 /* ------------------------------------------------------------------ */
 /* The kernel's request header (linux/fuse.h), which libfuse does not

@@ -132,6 +132,30 @@ test_lower_untouched_by_writes() {
         sfs_umount # compares the manifest of each lower with the one taken at mount
 }
 
+# A symlink or special file copied up (here by a rename) keeps its inode
+# number across remounts and its xattrs, as regular files do.  (Not when
+# unprivileged: user.* xattrs go on regular files and directories only.)
+test_copy_up_of_symlinks_and_special_files() {
+        need_root
+        L1=$(mk_layer l1)
+        mk_symlink "$L1/sym" target
+        mkfifo "$L1/fifo"
+        setfattr -h -n trusted.kept -v yes "$L1/sym"
+        sfs_mount "$L1"
+        local f
+        declare -A inos
+        for f in sym fifo; do
+                inos[$f]=$(stat -c %i "$MNT/$f")
+                mv "$MNT/$f" "$MNT/$f.moved"
+        done
+        sfs_remount
+        for f in sym fifo; do
+                assert_eq "${inos[$f]}" "$(stat -c %i "$MNT/$f.moved")" "st_ino of $f after copy-up and remount"
+        done
+        assert_eq target "$(readlink "$MNT/sym.moved")" "symlink target"
+        assert_eq yes "$(getfattr -h --only-values -n trusted.kept "$MNT/sym.moved")" "xattr of the copied-up symlink"
+}
+
 test_parents_copied_up_with_their_metadata() {
         L1=$(mk_layer l1)
         mk_file "$L1/a/b/c/f" x

@@ -1143,6 +1143,34 @@ static int fix_moved_dir(struct sfs_fs *fs, struct sfs_node *n, const char *path
 	return r;
 }
 
+/* A metacopy file about to move: its redirect leads to its data in the
+ * lower layer, as kernel overlayfs's does.  tree_lock held (write). */
+static int fix_moved_file(struct sfs_fs *fs, struct sfs_node *n, const char *path)
+{
+	_cleanup_free_ char *redirect = NULL;
+	char ppath[PATH_MAX + 64];
+	int r;
+
+	if (!n->metacopy || n->n_lower == 0)
+		return 0;
+	if (!fs->cfg->redirect_dir)
+		return -EXDEV; /* not reached: such a file is copied whole first */
+	r = sfs_proc_path(fs, 0, path, ppath, sizeof(ppath));
+	if (r < 0)
+		return r;
+	if (asprintf(&redirect, "/%s", n->lower[0].path) < 0)
+		return -ENOMEM;
+	SFS_TRACE("redirect %s -> %s", path, redirect);
+	return sfs_set_marker_xattr(ppath, sfs_ovl_xattr(fs, SFS_XATTR_REDIRECT),
+				    redirect, strlen(redirect));
+}
+
+/* What a moved entry needs to keep showing what it showed. */
+static int fix_moved(struct sfs_fs *fs, struct sfs_node *n, const char *path)
+{
+	return sfs_is_dir(n) ? fix_moved_dir(fs, n, path) : fix_moved_file(fs, n, path);
+}
+
 /* Re-key a node under its new (parent, name).  tree_lock held (write). */
 static int move_node(struct sfs_fs *fs, struct sfs_node *n, struct sfs_node *parent,
 		     const char *name)
@@ -1187,16 +1215,11 @@ static int rename_exchange(struct rename_ctx *c)
 
 	if (!c->dst_exists)
 		return -ENOENT;
-	if (sfs_is_dir(c->src)) {
-		r = fix_moved_dir(fs, c->src, c->opath);
-		if (r < 0)
-			return r;
-	}
-	if (sfs_is_dir(c->dst)) {
-		r = fix_moved_dir(fs, c->dst, c->npath);
-		if (r < 0)
-			return r;
-	}
+	r = fix_moved(fs, c->src, c->opath);
+	if (r == 0)
+		r = fix_moved(fs, c->dst, c->npath);
+	if (r < 0)
+		return r;
 	SFS_TRACE("exchange %s %s", c->opath, c->npath);
 	r = neg_errno(sfs_renameat2(fs->upper->fd, c->opath, fs->upper->fd, c->npath,
 				RENAME_EXCHANGE));
@@ -1260,8 +1283,8 @@ static int rename_plain(struct rename_ctx *c)
 	r = clear_target(c, &wh_at_new);
 	if (r < 0)
 		return r;
-	if (sfs_is_dir(c->src) && (src_lower || c->newparent->n_lower > 0)) {
-		r = fix_moved_dir(fs, c->src, c->opath);
+	if (!sfs_is_dir(c->src) || src_lower || c->newparent->n_lower > 0) {
+		r = fix_moved(fs, c->src, c->opath);
 		if (r < 0)
 			return r;
 	}
@@ -1330,15 +1353,16 @@ static int do_rename(struct rename_ctx *c)
 				return 0;
 		}
 	}
-	/* a metacopy file moves with its data: no redirect for files */
-	r = sfs_copyup(fs, c->src, /* meta_only= */ sfs_is_dir(c->src));
+	/* A file moves with its metadata only when a redirect can lead to
+	 * its data (metacopy=on, redirect_dir=on: fix_moved_file) */
+	r = sfs_copyup(fs, c->src, /* meta_only= */ sfs_is_dir(c->src) || fs->cfg->redirect_dir);
 	if (r < 0)
 		return r;
 	if (c->flags & RENAME_EXCHANGE) {
 		r = get_node(fs, c->newparent, c->newname, &c->dst);
 		if (r < 0)
 			return r;
-		r = sfs_copyup(fs, c->dst, sfs_is_dir(c->dst));
+		r = sfs_copyup(fs, c->dst, sfs_is_dir(c->dst) || fs->cfg->redirect_dir);
 		if (r < 0)
 			return r;
 	}

@@ -568,10 +568,12 @@ static int lookup_upper(struct lookup_ctx *c)
 	} else {
 		free(m.redirect);
 	}
-	/* Only a metacopy file needs what is below: its data.  (Whether
-	 * anything else is below matters only to removals and renames,
-	 * which ask sfs_lower_exists().) */
-	c->stop = !m.metacopy || c->parent->n_lower == 0;
+	/* Only a metacopy file needs what is below: its data, at its name
+	 * in the parent's lower directories or where its redirect says (a
+	 * parent made in the upper layer has none).  (Whether anything
+	 * else is below matters only to removals and renames, which ask
+	 * sfs_lower_exists().) */
+	c->stop = !m.metacopy || (c->parent->n_lower == 0 && !c->redir_dir);
 	return 0;
 }
 

@@ -186,6 +186,7 @@ test_parents_copied_up_with_their_metadata() {
 # By default, as on kernel overlayfs, a metadata change copies the data too:
 # the upper layer then needs no metacopy support from whoever reads it next.
 test_chmod_copies_up_data_by_default() {
+        [[ ,${SFS_TEST_OPTS:-}, != *,metacopy=on,* ]] || skip "SFS_TEST_OPTS sets metacopy=on"
         L1=$(mk_layer l1)
         head -c 1048576 /dev/urandom >"$L1/f"
         sfs_mount "$L1"
@@ -287,6 +288,36 @@ test_metacopy_survives_remount() {
         echo tail >>"$MNT/f"
         assert_eq $((1048576 + 5)) "$(stat -c %s "$UPPER/f")" "size after append to a metacopy file"
         cmp -s -n 1048576 "$L1/f" "$UPPER/f" || fail "data of the metacopy file not copied up correctly on write"
+}
+
+# With metacopy=on a rename copies metadata only, and a redirect leads to
+# the data (as kernel overlayfs's), also under a directory made in the
+# upper layer and after a remount.
+test_rename_with_metacopy_copies_metadata_only() {
+        L1=$(mk_layer l1)
+        _mk_big_lower "$L1/d/f"
+        _mk_big_lower "$L1/d/g"
+        sfs_mount -o metacopy=on "$L1"
+        mkdir "$MNT/new"
+        mv "$MNT/d/f" "$MNT/new/f"
+        mv "$MNT/d/g" "$MNT/d/g2"
+        local name
+        for name in new/f d/g2; do
+                assert_exists "$UPPER/$name"
+                (($(stat -c %b "$UPPER/$name") < 128)) || fail "$name: data copied up by the rename"
+        done
+        if ((IS_ROOT)); then
+                assert_xattr "$UPPER/new/f" trusted.overlay.redirect /d/f
+                assert_xattr "$UPPER/d/g2" trusted.overlay.redirect /d/g
+        fi
+        assert_same_content "$L1/d/f" "$MNT/new/f"
+        sfs_remount
+        assert_same_content "$L1/d/f" "$MNT/new/f"
+        assert_same_content "$L1/d/g" "$MNT/d/g2"
+        assert_enoent "$MNT/d/f" "$MNT/d/g"
+        echo tail >>"$MNT/new/f"
+        cmp -s -n 1048576 "$L1/d/f" "$MNT/new/f" || fail "data after the append"
+        cmp -s -n 1048576 "$L1/d/f" "$UPPER/new/f" || fail "data of the full copy"
 }
 
 test_truncate_copies_up_data() {

@@ -8,6 +8,7 @@
 # the kernel's defaults here, but for following redirects (default on in
 # stratafs); metacopy=on where stratafs made metadata-only copies
 KOPTS=redirect_dir=on
+[[ ,${SFS_TEST_OPTS:-}, == *,metacopy=on,* ]] && KOPTS+=,metacopy=on
 
 # dump the stratafs view, unmount, mount the kernel overlay, compare
 _compare_with_kernel() {
@@ -76,6 +77,17 @@ test_kernel_sees_metacopy_then_write() {
         chmod 0640 "$MNT/var/big"
         chmod 0600 "$MNT/usr/lib/a/liba"
         echo "written after chmod" >>"$MNT/usr/lib/a/liba"
+        _compare_with_kernel
+}
+
+test_kernel_sees_metacopy_renames() {
+        _std_lowers -o metacopy=on
+        KOPTS=redirect_dir=on,metacopy=on
+        mv "$MNT/var/big" "$MNT/big-at-root"
+        mkdir "$MNT/new-dir"
+        mv "$MNT/usr/lib/a/liba" "$MNT/new-dir/liba"
+        chmod 0600 "$MNT/etc/conf"
+        mv "$MNT/etc/conf" "$MNT/new-dir/conf"
         _compare_with_kernel
 }
 
@@ -152,7 +164,8 @@ test_stratafs_reads_kernel_upper() {
         mk_file "$L2/b/h" h
         mk_file "$L2/big" "$(head -c 100000 /dev/zero | tr '\0' 'q')"
         mk_file "$L1/c" c
-        ovl_mount -o "$KOPTS" "$T/kmnt" "$UPPER" "$T/kwork" "$L1" "$L2"
+        mk_file "$L2/big-b" "$(head -c 100000 /dev/zero | tr '\0' 'r')"
+        ovl_mount -o redirect_dir=on,metacopy=on "$T/kmnt" "$UPPER" "$T/kwork" "$L1" "$L2"
         rm "$T/kmnt/a/f"
         mv "$T/kmnt/b" "$T/kmnt/b2"
         rm -r "$T/kmnt/a"
@@ -161,6 +174,8 @@ test_stratafs_reads_kernel_upper() {
         chmod 0600 "$T/kmnt/big"
         echo more >>"$T/kmnt/c"
         mv "$T/kmnt/big" "$T/kmnt/big2"
+        mkdir "$T/kmnt/new-dir"
+        mv "$T/kmnt/big-b" "$T/kmnt/new-dir/moved" # a metacopy under a dir without lowers
         fsutil dump "$T/kmnt" >"$T/dump.kernel"
         ovl_umount "$T/kmnt"
         sfs_mount "$L1" "$L2"

@@ -224,6 +224,11 @@ int sfs_index_open(struct sfs_fs *fs)
 	return 0;
 }
 
+int sfs_index_logfd(const struct sfs_fs *fs)
+{
+	return fs->nlinks ? fs->nlinks->logfd : -1;
+}
+
 void sfs_index_close(struct sfs_fs *fs)
 {
 	struct sfs_nlinks *t = fs->nlinks;

@@ -276,6 +276,21 @@ int sfs_layers_open(struct sfs_fs *fs, char **ret_msg)
 	return 0;
 }
 
+void sfs_layers_release(struct sfs_fs *fs)
+{
+	int fds[] = { fs->workfd, fs->indexfd, sfs_index_logfd(fs) };
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (null < 0)
+		return; /* sfs_layers_close() will do */
+	for (unsigned i = 0; i < fs->n_layers; i++)
+		dup3(null, fs->layers[i].fd, O_CLOEXEC);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			dup3(null, fds[i], O_CLOEXEC);
+	close(null);
+}
+
 void sfs_layers_close(struct sfs_fs *fs)
 {
 	sfs_index_close(fs);

@@ -410,6 +410,11 @@ int sfs_loop_run(struct fuse_session *se, const struct sfs_loop_config *cfg)
 		 * ppoll(2), and whose handler ends the session. */
 		while (!fuse_session_exited(se) && !atomic_load(&l.stopping))
 			ppoll(&p, 1, NULL, cfg->wait_mask);
+		/* Whoever unmounts the layers right after this mount (a test
+		 * suite, a container engine) finds them busy while the daemon
+		 * holds any of their descriptors: those go before the threads
+		 * end, which takes long on a busy machine. */
+		sfs_layers_release(cfg->fs);
 		stop_all(&l, 0);
 		r = l.error;
 	}

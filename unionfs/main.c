@@ -298,9 +298,8 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		fuse_loop_cfg_destroy(lc);
 	}
 out_threads:
-	/* Whoever unmounts the layers right after this mount (a test suite,
-	 * a container engine) finds them busy while the daemon holds any of
-	 * their descriptors: those go first, the rest of the clean-up after. */
+	/* the layers' descriptors go first, the rest of the clean-up after
+	 * (our session loop let go of them already, see loop.c) */
 	sfs_prefetch_quiesce(fs); /* its threads go in main() */
 	sfs_layers_close(fs);
 	sfs_notifier_stop(fs);

@@ -49,6 +49,11 @@ struct sfs_layer {
 
 /* Open every layer and the workdir, probe what the upper permits. */
 int sfs_layers_open(struct sfs_fs *fs, char **ret_msg);
+/* The session has ended: let go of the layers at once, whatever threads
+ * still run.  Each descriptor becomes one of /dev/null, so that a thread
+ * still using it fails instead of reaching another file; close them later
+ * with sfs_layers_close(). */
+void sfs_layers_release(struct sfs_fs *fs);
 void sfs_layers_close(struct sfs_fs *fs);
 
 /* ------------------------------------------------------------------ */
@@ -382,6 +387,8 @@ int sfs_index_nlink_adjust(struct sfs_fs *fs, ino_t ino, nlink_t current, int de
 /* Load the link counts, note whether data copies exist (at mount). */
 int sfs_index_open(struct sfs_fs *fs);
 void sfs_index_close(struct sfs_fs *fs);
+/* The descriptor of the link-count log in the work directory, or -1. */
+int sfs_index_logfd(const struct sfs_fs *fs);
 /* Group membership table: itable_lock held. */
 void sfs_group_insert(struct sfs_fs *fs, struct sfs_node *n);
 void sfs_group_remove(struct sfs_fs *fs, struct sfs_node *n);

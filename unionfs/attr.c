@@ -379,8 +379,6 @@ static void override_follow(const struct sfs_fs *fs, struct sfs_node *n, int fd,
 	}
 }
 
-/* setattr through an fd on the upper file: an open handle's, or one of
- * the node's handles when the node was unlinked meanwhile. */
 /*
  * chown(2) to -1:-1 changes nothing but the ctime, and then the kernel
  * asks for no attribute at all.  Kernel overlayfs passes such a change on
@@ -391,6 +389,8 @@ static void override_follow(const struct sfs_fs *fs, struct sfs_node *n, int fd,
 		     FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |  \
 		     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)
 
+/* setattr through an fd on the upper file: an open handle's, or one of
+ * the node's handles when the node was unlinked meanwhile. */
 static int setattr_fd(struct sfs_fs *fs, struct sfs_node *n, int fd,
 		      const struct stat *attr, int to_set, struct stat *ret_st)
 {

@@ -300,11 +300,9 @@ void sfs_layers_close(struct sfs_fs *fs)
 	}
 	free(fs->layers);
 	fs->layers = NULL;
-	fs->upper = NULL;
 	fs->n_layers = 0;
 	if (fs->workfd >= 0)
 		close(fs->workfd);
 	if (fs->indexfd >= 0)
 		close(fs->indexfd);
-	fs->workfd = fs->indexfd = -EBADF;
 }

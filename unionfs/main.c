@@ -298,10 +298,11 @@ static int run(struct sfs_fs *fs, const struct sfs_config *cfg, const char *argv
 		fuse_loop_cfg_destroy(lc);
 	}
 out_threads:
-	/* the layers' descriptors go first, the rest of the clean-up after
-	 * (our session loop let go of them already, see loop.c) */
-	sfs_prefetch_quiesce(fs); /* its threads go in main() */
-	sfs_layers_close(fs);
+	/* the layers go before the clean-up (our own loop let go of them as
+	 * soon as the session ended, loop.c) */
+	if (cfg->clone_fd)
+		sfs_layers_release(fs);
+	sfs_prefetch_stop(fs);
 	sfs_notifier_stop(fs);
 	pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 out_unmount:
@@ -352,12 +353,11 @@ int main(int argc, char **argv)
 	r = run(&fs, cfg, argv[0]);
 	if (r < 0 && cfg->foreground)
 		fprintf(stderr, "stratafs: %s\n", strerror(-r));
-	sfs_layers_close(&fs); /* when run() did not */
-	sfs_itable_destroy(&fs);
-	sfs_prefetch_stop(&fs);
 	sfs_listing_cache_clear(&fs);
+	sfs_itable_destroy(&fs);
 	free(fs.handle_ring);
 	sfs_node_free(fs.root);
+	sfs_layers_close(&fs);
 	sfs_config_free(cfg);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

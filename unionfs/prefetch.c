@@ -71,8 +71,6 @@ struct sfs_prefetch {
 	/* Until when a walk is taken to read files (sfs_now_ns) */
 	uint64_t reading_until;
 	bool stop;
-	unsigned running;           /* jobs under way */
-	pthread_cond_t idle;        /* signalled when running drops to 0 */
 };
 
 static uint64_t path_hash(enum job_kind kind, unsigned layer, const char *path)
@@ -181,8 +179,7 @@ static void run_job(struct sfs_prefetch *pf, const struct prefetch_job *job)
 		close(fd);
 		return;
 	}
-	/* the unmount does not wait for a job (nor does whoever unmounts the
-	 * layers next) */
+	/* the unmount does not wait for a job */
 	while (!__atomic_load_n(&pf->stop, __ATOMIC_RELAXED) && (de = readdir(d))) {
 		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
 		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
@@ -209,13 +206,10 @@ static void *prefetch_main(void *arg)
 		job = pf->queue[pf->head];
 		pf->head = (pf->head + 1) & (PREFETCH_QUEUE - 1);
 		pf->count--;
-		pf->running++;
 		pthread_mutex_unlock(&pf->lock);
 		run_job(pf, &job);
 		free(job.path);
 		pthread_mutex_lock(&pf->lock);
-		if (--pf->running == 0)
-			pthread_cond_broadcast(&pf->idle);
 	}
 	pthread_mutex_unlock(&pf->lock);
 	return NULL;
@@ -234,7 +228,6 @@ int sfs_prefetch_start(struct sfs_fs *fs)
 	pf->fs = fs;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->cond, NULL);
-	pthread_cond_init(&pf->idle, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, PREFETCH_STACK);
 	/* fewer threads than asked for only make the read-ahead slower */
@@ -248,7 +241,7 @@ int sfs_prefetch_start(struct sfs_fs *fs)
 	return 0;
 }
 
-void sfs_prefetch_quiesce(struct sfs_fs *fs)
+void sfs_prefetch_stop(struct sfs_fs *fs)
 {
 	struct sfs_prefetch *pf = fs->prefetch;
 
@@ -257,18 +250,7 @@ void sfs_prefetch_quiesce(struct sfs_fs *fs)
 	pthread_mutex_lock(&pf->lock);
 	__atomic_store_n(&pf->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&pf->cond);
-	while (pf->running)
-		pthread_cond_wait(&pf->idle, &pf->lock);
 	pthread_mutex_unlock(&pf->lock);
-}
-
-void sfs_prefetch_stop(struct sfs_fs *fs)
-{
-	struct sfs_prefetch *pf = fs->prefetch;
-
-	if (!pf)
-		return;
-	sfs_prefetch_quiesce(fs);
 	for (unsigned i = 0; i < pf->n_threads; i++)
 		pthread_join(pf->threads[i], NULL);
 	for (; pf->count; pf->count--) {
@@ -276,7 +258,6 @@ void sfs_prefetch_stop(struct sfs_fs *fs)
 		pf->head = (pf->head + 1) & (PREFETCH_QUEUE - 1);
 	}
 	pthread_cond_destroy(&pf->cond);
-	pthread_cond_destroy(&pf->idle);
 	pthread_mutex_destroy(&pf->lock);
 	free(pf);
 	fs->prefetch = NULL;

@@ -473,8 +473,6 @@ void sfs_invalidate_inos(struct sfs_fs *fs, fuse_ino_t *inos, size_t n);
 struct sfs_prefetch;
 struct sfs_dirmerge;
 int sfs_prefetch_start(struct sfs_fs *fs);
-/* No job runs from here on (the threads stay until sfs_prefetch_stop). */
-void sfs_prefetch_quiesce(struct sfs_fs *fs);
 void sfs_prefetch_stop(struct sfs_fs *fs);
 /* Blocks this thread has read from disk so far (for "was it cold?"). */
 uint64_t sfs_prefetch_disk_reads(void);
